@@ -1,0 +1,644 @@
+"""Data model: the enterprise profile (contract §2) and the policy record schema.
+
+Both are pydantic v2 models. The profile treats every field as optional: ``None`` means
+*unknown*, and rules turn an unknown into the verdict ``unknown`` — never met, never unmet.
+The policy schema follows the one-file-per-programme design: human-readable eligibility text
+side by side with machine rules over profile fields, an amount formula, validity, steps to
+apply, contact and sources, each item with a confidence mark.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .fields import (
+    LISTING_STAGE_ALIASES,
+    LISTING_STAGES,
+    NUMERIC_KINDS,
+    PROFILE_FIELDS,
+    QUALIFICATION_ALIASES,
+    QUALIFICATIONS,
+    SECTORS,
+    TOWN_ALIASES,
+    TOWNS,
+)
+
+# --------------------------------------------------------------------------------------
+# Enterprise profile
+# --------------------------------------------------------------------------------------
+
+TRUE_WORDS = {"true", "1", "yes", "y", "是", "有", "对", "√", "✓", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "否", "无", "没有", "不是", "×", "✗", "f"}
+LIST_SPLIT = re.compile(r"[;；、,，/\n|]+")
+_CREDIT_CODE = re.compile(r"^[0-9A-HJ-NP-RT-UW-Y]{2}\d{6}[0-9A-HJ-NP-RT-UW-Y]{10}$")
+
+
+class FieldProblem(BaseModel):
+    """One rejected value: which field, what was given, why (Chinese, for the user)."""
+
+    field: str
+    value: Any = None
+    message: str
+
+    def line(self) -> str:
+        shown = repr(self.value) if not isinstance(self.value, str) else f"“{self.value}”"
+        if isinstance(self.value, str) and len(self.value) > 60:
+            shown = f"“{self.value[:60]}…”"
+        return f"{self.field} = {shown}: {self.message}"
+
+
+class ProfileError(ValueError):
+    """A profile with invalid values. ``problems`` names each field and value."""
+
+    def __init__(self, problems: list[FieldProblem]):
+        self.problems = problems
+        super().__init__("; ".join(p.line() for p in problems))
+
+
+def is_blank(value: Any) -> bool:
+    """Empty cells from Excel/pandas (None, NaN, '', whitespace) mean *unknown*."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str) and not value.strip():
+        return True
+    return False
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ValueError("应为 是/否（也可写 true/false、1/0）")
+
+
+def parse_number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("应为数字")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        text = str(value).strip().replace(",", "").replace("，", "").replace(" ", "")
+        for suffix in ("万元", "万美元", "万", "元", "%", "％", "㎡", "平方米", "人", "年"):
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text = text[: -len(suffix)]
+                break
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError("应为数字") from None
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError("应为有限的数字")
+    return number
+
+
+class Profile(BaseModel):
+    """An enterprise profile. Every field optional; ``None`` = unknown."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str | None = None
+    credit_code: str | None = None
+    town: str | None = None
+    registered_in_zhongshan: bool | None = None
+    founded_year: int | None = None
+    sector: str | None = None
+    industry: str | None = None
+    above_scale: bool | None = None
+    newly_above_scale_year: int | None = None
+    annual_revenue_wan: float | None = None
+    revenue_growth_pct: float | None = None
+    employees: int | None = None
+    paid_in_capital_wan: float | None = None
+    local_contribution_wan: float | None = None
+    rd_expense_wan: float | None = None
+    qualifications: list[str] | None = None
+    listing_stage: str | None = None
+    credit_ok: bool | None = None
+    plans: str | None = None
+    planned_investment_wan: float | None = None
+    equipment_software_investment_wan: float | None = None
+    loan_interest_wan: float | None = None
+    buying_land_first_time: bool | None = None
+    relocating_from_renovation_area: bool | None = None
+    leased_area_m2: float | None = None
+    digital_level: int | None = None
+    cross_border_ecommerce: bool | None = None
+    cross_border_sales_usd_wan: float | None = None
+    independent_site_fee_wan: float | None = None
+    overseas_marketing_wan: float | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any, info) -> Any:
+        if is_blank(value):
+            return None
+        meta = PROFILE_FIELDS[info.field_name]
+        if meta.kind == "bool":
+            return parse_bool(value)
+        if meta.kind in NUMERIC_KINDS:
+            number = parse_number(value)
+            if meta.kind == "int":
+                if number != int(number):
+                    raise ValueError("应为整数")
+                number = int(number)
+            if meta.minimum is not None and number < meta.minimum:
+                raise ValueError(f"不能小于 {meta.minimum:g}{meta.unit}")
+            if meta.maximum is not None and number > meta.maximum:
+                raise ValueError(f"超出合理范围（不能大于 {meta.maximum:g}{meta.unit}，请检查单位）")
+            return number
+        if meta.kind == "list":
+            items = value if isinstance(value, (list, tuple, set)) else LIST_SPLIT.split(str(value))
+            return [str(v).strip() for v in items if not is_blank(v) and str(v).strip()]
+        return str(value).strip()
+
+    @field_validator("town")
+    @classmethod
+    def _town(cls, value: str | None) -> str | None:
+        if value is None or value in TOWNS:
+            return value
+        if value in TOWN_ALIASES:
+            return TOWN_ALIASES[value]
+        raise ValueError("不是中山市的镇街或功能区（应为 石岐街道 … 小榄镇、火炬开发区、翠亨新区 之一）")
+
+    @field_validator("sector")
+    @classmethod
+    def _sector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        letter = value.strip().upper()
+        if letter in SECTORS:
+            return letter
+        for code, label in SECTORS.items():
+            if value == label:
+                return code
+        raise ValueError("应为国民经济行业门类字母 A–T（如 C = 制造业）")
+
+    @field_validator("qualifications")
+    @classmethod
+    def _qualifications(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out: list[str] = []
+        for raw in value:
+            name = raw.replace('"', "“", 1).replace('"', "”", 1) if '"' in raw else raw
+            name = QUALIFICATION_ALIASES.get(raw, QUALIFICATION_ALIASES.get(name, name))
+            if name not in QUALIFICATIONS:
+                raise ValueError(f"未知的资质“{raw}”（可选：{'、'.join(QUALIFICATIONS)}）")
+            if name not in out:
+                out.append(name)
+        return out
+
+    @field_validator("listing_stage")
+    @classmethod
+    def _listing(cls, value: str | None) -> str | None:
+        if value is None or value in LISTING_STAGES:
+            return value
+        if value in LISTING_STAGE_ALIASES:
+            return LISTING_STAGE_ALIASES[value]
+        raise ValueError(f"应为 {' / '.join(LISTING_STAGES)} 之一")
+
+    @field_validator("credit_code")
+    @classmethod
+    def _credit_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = value.upper()
+        if not _CREDIT_CODE.match(code):
+            raise ValueError("统一社会信用代码应为 18 位数字或大写字母")
+        return code
+
+    def known(self) -> dict[str, Any]:
+        """The fields whose value is known (not None)."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ProfileParse(BaseModel):
+    profile: Profile
+    warnings: list[str] = Field(default_factory=list)
+
+
+def parse_profile(data: Any) -> ProfileParse:
+    """Validate a mapping into a :class:`Profile`.
+
+    Unknown keys are ignored with a warning (the contract lets the project accept more
+    fields, and a batch file may carry the bureau's own columns). Invalid values raise
+    :class:`ProfileError` naming every bad field and its value.
+    """
+    if isinstance(data, Profile):
+        return ProfileParse(profile=data)
+    if not isinstance(data, dict):
+        raise ProfileError(
+            [FieldProblem(field="profile", value=type(data).__name__, message="企业画像应为 JSON 对象（键值对）")]
+        )
+    known: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, value in data.items():
+        name = str(key).strip().lstrip("\ufeff")
+        if name in PROFILE_FIELDS:
+            known[name] = value
+        elif not is_blank(value):
+            warnings.append(f"忽略未知字段 {name}")
+    try:
+        profile = Profile(**known)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = str(err["loc"][0]) if err["loc"] else "profile"
+            msg = err.get("msg", "")
+            msg = msg.removeprefix("Value error, ")
+            if err.get("type") in {"int_type", "int_parsing", "float_type", "float_parsing"}:
+                msg = "应为数字"
+            elif err.get("type") in {"string_type"}:
+                msg = "应为文本"
+            problems.append(FieldProblem(field=loc, value=known.get(loc, err.get("input")), message=msg))
+        raise ProfileError(problems) from None
+    if profile.plans and len(profile.plans) > PLANS_INDEXED_CHARS:
+        warnings.append(
+            f"发展计划共 {len(profile.plans)} 字，仅前 {PLANS_INDEXED_CHARS} 字用于相关度计算（原文完整保留）"
+        )
+    if profile.above_scale is False and profile.newly_above_scale_year is not None:
+        warnings.append("填写了首次升规年份，但“规模以上企业”为否：请核对")
+    return ProfileParse(profile=profile, warnings=warnings)
+
+
+PLANS_INDEXED_CHARS = 20_000
+
+# --------------------------------------------------------------------------------------
+# Policy records
+# --------------------------------------------------------------------------------------
+
+RULE_OPS = {
+    "eq", "ne", "lt", "le", "gt", "ge", "between", "in", "not_in",
+    "has_any", "has_all", "has_none", "is",
+}
+NUMERIC_OPS = {"lt", "le", "gt", "ge", "between"}
+LIST_OPS = {"has_any", "has_all", "has_none"}
+SUPPORT_TYPES = ("奖励", "补助", "贴息", "资助", "股权投资", "用地", "服务", "培训", "认定", "入库")
+_DATE_TEXT = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Rule(_Strict):
+    """A machine-checkable test over profile fields.
+
+    Either a leaf ``{field, op, value}`` or a combination ``{all: [...]}``,
+    ``{any: [...]}``, ``{not: {...}}``. Evaluated with three-valued logic.
+    """
+
+    field: str | None = None
+    op: str | None = None
+    value: Any = None
+    all: list[Rule] | None = None
+    any: list[Rule] | None = None
+    not_: Rule | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Rule:
+        forms = [self.field is not None, self.all is not None, self.any is not None, self.not_ is not None]
+        if sum(forms) != 1:
+            raise ValueError("a rule is exactly one of {field, op, value}, {all}, {any}, {not}")
+        if self.field is None:
+            return self
+        if self.field not in PROFILE_FIELDS:
+            raise ValueError(f"rule over unknown profile field '{self.field}'")
+        if self.op not in RULE_OPS:
+            raise ValueError(f"unknown op '{self.op}' (one of {', '.join(sorted(RULE_OPS))})")
+        kind = PROFILE_FIELDS[self.field].kind
+        if self.op in NUMERIC_OPS and kind not in NUMERIC_KINDS:
+            raise ValueError(f"op '{self.op}' needs a numeric field, '{self.field}' is {kind}")
+        if self.op in LIST_OPS and kind != "list":
+            raise ValueError(f"op '{self.op}' needs the list field 'qualifications'")
+        if self.op == "is" and kind != "bool":
+            raise ValueError(f"op 'is' needs a yes/no field, '{self.field}' is {kind}")
+        if self.op == "between" and (not isinstance(self.value, list) or len(self.value) != 2):
+            raise ValueError("op 'between' needs value [low, high]")
+        if self.op in {"in", "not_in"} | LIST_OPS and not isinstance(self.value, list):
+            raise ValueError(f"op '{self.op}' needs a list value")
+        values = self.value if isinstance(self.value, list) else [self.value]
+        if self.field == "qualifications":
+            bad = [v for v in values if v not in QUALIFICATIONS]
+            if bad:
+                raise ValueError(f"unknown qualification {bad}")
+        if self.field == "town":
+            bad = [v for v in values if v not in TOWNS]
+            if bad:
+                raise ValueError(f"unknown town {bad}")
+        if self.field == "sector":
+            bad = [v for v in values if v not in SECTORS]
+            if bad:
+                raise ValueError(f"unknown sector {bad}")
+        if self.field == "listing_stage":
+            bad = [v for v in values if v not in LISTING_STAGES]
+            if bad:
+                raise ValueError(f"unknown listing stage {bad}")
+        if kind in NUMERIC_KINDS and self.op not in {"in", "not_in"}:
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"op '{self.op}' on '{self.field}' needs numbers")
+        return self
+
+    def fields_used(self) -> set[str]:
+        if self.field is not None:
+            return {self.field}
+        out: set[str] = set()
+        for child in (self.all or []) + (self.any or []) + ([self.not_] if self.not_ else []):
+            out |= child.fields_used()
+        return out
+
+
+class Condition(_Strict):
+    """One eligibility condition: the human text, its machine rule, and where it comes from.
+
+    ``rule: null`` marks a fact the profile cannot carry (e.g. 已取得技改备案证): its verdict
+    is always ``unknown`` and ``check`` says what to verify.
+    """
+
+    text: str = Field(min_length=2)
+    rule: Rule | None = None
+    kind: Literal["requirement", "exclusion"] = "requirement"
+    check: str | None = None  # what an advisor should verify when the rule cannot decide
+    source: str = Field(min_length=4)
+    clause: str | None = None  # short pointer to the clause (文号 and item)
+
+
+class Band(_Strict):
+    """A tier: applies when ``min`` <= base < ``max``. ``value_wan`` null = not documented."""
+
+    min: float | None = None
+    max: float | None = None
+    value_wan: float | None = None
+    label: str | None = None
+
+
+class Formula(_Strict):
+    """How much, before caps.
+
+    - ``fixed``: ``value_wan`` × ``count`` (e.g. ≤1.5万 per person × 3 persons);
+    - ``rate``: ``rate`` × profile field ``base``;
+    - ``per_unit``: ``unit_yuan`` 元 per unit per month × ``base`` × ``months`` (per year);
+    - ``bands``: the band containing profile field ``base`` (threshold tables, graded levels);
+    - ``step``: ``first_wan`` once ``base`` reaches ``threshold``, plus ``step_wan`` per further
+      ``step``.
+
+    ``base`` may name a quantity the profile does not carry (``base_label`` then explains it);
+    the amount then falls back to the cap, and says so.
+    """
+
+    type: Literal["fixed", "rate", "per_unit", "bands", "step"]
+    value_wan: float | None = Field(default=None, ge=0)
+    count: int = Field(default=1, ge=1)
+    rate: float | None = Field(default=None, gt=0, le=1)
+    base: str | None = None
+    base_label: str | None = None
+    unit_yuan: float | None = Field(default=None, gt=0)
+    months: int | None = Field(default=None, ge=1, le=12)
+    bands: list[Band] | None = None
+    threshold: float | None = Field(default=None, ge=0)
+    first_wan: float | None = Field(default=None, ge=0)
+    step: float | None = Field(default=None, gt=0)
+    step_wan: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Formula:
+        need = {
+            "fixed": ["value_wan"],
+            "rate": ["rate", "base"],
+            "per_unit": ["unit_yuan", "base", "months"],
+            "bands": ["bands", "base"],
+            "step": ["threshold", "first_wan", "step", "step_wan", "base"],
+        }[self.type]
+        missing = [n for n in need if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"formula type '{self.type}' needs {', '.join(missing)}")
+        if self.base is not None and self.base not in PROFILE_FIELDS and not self.base_label:
+            raise ValueError(f"formula base '{self.base}' is not a profile field; add base_label to explain it")
+        if self.base in PROFILE_FIELDS and PROFILE_FIELDS[self.base].kind not in NUMERIC_KINDS:
+            raise ValueError(f"formula base '{self.base}' is not numeric")
+        return self
+
+
+class Amount(_Strict):
+    """The money of one support item.
+
+    ``kind``: ``money`` (a formula is documented), ``non_monetary`` (a service, status or
+    land access), ``undocumented`` (money exists but the figure is not public: amount null).
+    ``guaranteed``: true for entitlements paid in full once eligible (全额贴息, a fixed
+    reward); false for 最高/不超过 awards that are decided case by case (``low`` is then 0).
+    Caps: ``cap_wan`` per payment period (a project, a year); ``cap_field`` caps each
+    period at a profile value (e.g. 地方经济贡献); ``years`` periods are paid; ``cap_total_wan``
+    caps the sum.
+    """
+
+    kind: Literal["money", "non_monetary", "undocumented"]
+    text: str = Field(min_length=2)
+    formula: Formula | None = None
+    cap_wan: float | None = Field(default=None, ge=0)
+    cap_field: str | None = None
+    years: int = Field(default=1, ge=1, le=10)
+    cap_total_wan: float | None = Field(default=None, ge=0)
+    guaranteed: bool = False
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Amount:
+        if self.kind == "money" and self.formula is None:
+            raise ValueError("kind 'money' needs a formula")
+        if self.kind != "money" and (self.formula is not None or self.cap_wan is not None):
+            raise ValueError(f"kind '{self.kind}' carries no formula or cap")
+        if self.cap_field is not None and self.cap_field not in PROFILE_FIELDS:
+            raise ValueError(f"cap_field '{self.cap_field}' is not a profile field")
+        return self
+
+
+class Period(_Strict):
+    start: str | None = Field(default=None, alias="from")
+    end: str | None = Field(default=None, alias="to")
+    note: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        return _check_date_text(value)
+
+    @model_validator(mode="after")
+    def _order(self) -> Period:
+        if self.start and self.end and date_bounds(self.end)[1] < date_bounds(self.start)[0]:
+            raise ValueError(f"end date {self.end} is before start date {self.start}")
+        return self
+
+
+class HowToApply(_Strict):
+    steps: list[str] = Field(default_factory=list)
+    materials: list[str] = Field(default_factory=list)
+    window: str | None = None
+    channel: str | None = None
+    note: str | None = None
+
+
+class SupportItem(_Strict):
+    item_id: str
+    number: str  # the item number in shared/research/policy-facts.md, e.g. "1.4"
+    title: str = Field(min_length=2)
+    description: str = Field(min_length=10)
+    support_type: str
+    applicant: Literal["enterprise", "platform", "park_operator", "town_government", "individual"] = "enterprise"
+    keywords: list[str] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    exclusive_group: str | None = None  # items sharing a group are not stacked (the larger counts)
+    stacking_note: str | None = None
+    amount: Amount
+    period: Period = Field(default_factory=Period)
+    how_to_apply: HowToApply = Field(default_factory=HowToApply)
+    department: str | None = None
+    contact: str | None = None
+    confidence: Literal["primary", "secondary", "partial"]
+    missing: str | None = None
+    sources: list[str] = Field(min_length=1)
+
+    @field_validator("support_type")
+    @classmethod
+    def _support_type(cls, value: str) -> str:
+        if value not in SUPPORT_TYPES:
+            raise ValueError(f"unknown support_type '{value}' (one of {'、'.join(SUPPORT_TYPES)})")
+        return value
+
+    @model_validator(mode="after")
+    def _partial_says_what(self) -> SupportItem:
+        if self.confidence == "partial" and not self.missing:
+            raise ValueError("confidence 'partial' needs 'missing' to say what is not documented")
+        return self
+
+
+class Bundle(_Strict):
+    title: str
+    doc_number: str | None = None
+    issuer: str | None = None
+    date: str | None = None
+    note: str | None = None
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        return _check_date_text(value)
+
+
+class Validity(_Strict):
+    """When the policy is in force. Unknown ends stay null; ``ended`` records a policy known
+    to be over whose exact end date is not documented."""
+
+    start: str | None = Field(default=None, alias="from")
+    end: str | None = Field(default=None, alias="to")
+    ended: bool = False
+    note: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        return _check_date_text(value)
+
+    @model_validator(mode="after")
+    def _order(self) -> Validity:
+        if self.start and self.end and date_bounds(self.end)[1] < date_bounds(self.start)[0]:
+            raise ValueError(f"end date {self.end} is before start date {self.start}")
+        return self
+
+
+class PolicyRecord(_Strict):
+    policy_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]+$")
+    title: str
+    short_title: str | None = None
+    doc_number: str | None = None
+    doc_number_note: str | None = None
+    issuer: str
+    issued: str | None = None  # YYYY, YYYY-MM or YYYY-MM-DD as documented
+    issued_note: str | None = None
+    validity: Validity = Field(default_factory=Validity)
+    department: str | None = None
+    contact: str | None = None
+    package_2022_02_15: Literal["confirmed", "probable", "no"]
+    package_note: str | None = None
+    level: Literal["city", "province", "town"]
+    town_scope: list[str] = Field(default_factory=list)
+    bundles: list[Bundle] = Field(default_factory=list)
+    sources: list[str] = Field(min_length=1)
+    summary: str = Field(min_length=10)
+    unknowns: list[str] = Field(default_factory=list)
+    items: list[SupportItem] = Field(min_length=1)
+
+    @field_validator("issued", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        return _check_date_text(value)
+
+    @field_validator("town_scope")
+    @classmethod
+    def _towns(cls, value: list[str]) -> list[str]:
+        bad = [t for t in value if t not in TOWNS]
+        if bad:
+            raise ValueError(f"unknown town {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicyRecord:
+        if self.level == "town" and not self.town_scope:
+            raise ValueError("a town-level record needs town_scope")
+        if self.level != "town" and self.town_scope:
+            raise ValueError("town_scope is only for town-level records")
+        seen: set[str] = set()
+        for item in self.items:
+            if not item.item_id.startswith(self.policy_id + "/"):
+                raise ValueError(f"item_id '{item.item_id}' must start with '{self.policy_id}/'")
+            if item.item_id in seen:
+                raise ValueError(f"duplicate item_id '{item.item_id}'")
+            seen.add(item.item_id)
+        return self
+
+
+def _check_date_text(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value)
+    if not _DATE_TEXT.match(text):
+        raise ValueError(f"date '{text}' must be YYYY, YYYY-MM or YYYY-MM-DD")
+    date_bounds(text)  # raises on 2022-13-40
+    return text
+
+
+def date_bounds(text: str) -> tuple[date, date]:
+    """The earliest and latest day a partial date (YYYY / YYYY-MM / YYYY-MM-DD) can mean."""
+    parts = [int(p) for p in text.split("-")]
+    try:
+        if len(parts) == 3:
+            day = date(*parts)
+            return day, day
+        if len(parts) == 2:
+            first = date(parts[0], parts[1], 1)
+            nxt = date(parts[0] + (parts[1] == 12), parts[1] % 12 + 1, 1)
+            return first, date.fromordinal(nxt.toordinal() - 1)
+        return date(parts[0], 1, 1), date(parts[0], 12, 31)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a real date") from None
