@@ -503,7 +503,7 @@ class SupportItem(_Strict):
     title: str = Field(min_length=2)
     description: str = Field(min_length=10)
     support_type: str
-    applicant: Literal["enterprise", "platform", "park_operator", "town_government", "individual"] = "enterprise"
+    applicant: Literal["enterprise", "platform", "park_operator", "town_government", "government", "individual"] = "enterprise"
     keywords: list[str] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
     exclusive_group: str | None = None  # items sharing a group are not stacked (the larger counts)
