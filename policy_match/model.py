@@ -161,6 +161,8 @@ class Profile(BaseModel):
                 if number != int(number):
                     raise ValueError("应为整数")
                 number = int(number)
+            if meta.maximum is not None and meta.maximum <= 10 and not meta.minimum <= number <= meta.maximum:
+                raise ValueError(f"应为 {meta.minimum:g}–{meta.maximum:g} 之间的整数")
             if meta.minimum is not None and number < meta.minimum:
                 raise ValueError(f"不能小于 {meta.minimum:g}{meta.unit}")
             if meta.maximum is not None and number > meta.maximum:
@@ -439,6 +441,16 @@ class Formula(_Strict):
         return self
 
 
+class AmountUpgrade(_Strict):
+    """A higher tier that replaces the base formula and cap when ``when`` holds
+    (e.g. 独立站: 30% ≤20万, but 50% ≤30万 once 跨境电商交易额 ≥75万美元)."""
+
+    when: Rule
+    formula: Formula | None = None  # None: same formula as the base, only the cap changes
+    cap_wan: float | None = Field(default=None, ge=0)
+    text: str = Field(min_length=2)
+
+
 class Amount(_Strict):
     """The money of one support item.
 
@@ -459,6 +471,7 @@ class Amount(_Strict):
     years: int = Field(default=1, ge=1, le=10)
     cap_total_wan: float | None = Field(default=None, ge=0)
     guaranteed: bool = False
+    upgrades: list[AmountUpgrade] = Field(default_factory=list)
     note: str | None = None
 
     @model_validator(mode="after")

@@ -1,0 +1,202 @@
+"""Command line: a thin layer over the library (``policy-match --help``).
+
+Every failure the user can cause ends with a one-line message naming the field or file
+and a non-zero exit — never a Python traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .io import STATUS_ZH, VALIDITY_ZH, InputError, map_columns, read_profile_file, read_table, run_batch, write_workbook
+from .knowledge import POLICY_DIR, load_directory
+from .matcher import default_matcher, parse_as_of
+from .model import ProfileError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="中山惠企政策匹配：哪些政策适合这家企业、为什么、大约多少钱、下一步做什么。",
+)
+
+
+class OutputFormat(str, Enum):
+    json = "json"
+    table = "table"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"错误：{message}", err=True)
+    raise typer.Exit(code)
+
+
+def _console() -> Console:
+    return Console(width=160 if not sys.stdout.isatty() else None, soft_wrap=False)
+
+
+AsOf = Annotated[str | None, typer.Option("--as-of", help="判断有效性的基准日 YYYY-MM-DD（默认今天）")]
+IncludeExpired = Annotated[bool, typer.Option("--include-expired", help="保留已过期/未生效的政策并标注")]
+Top = Annotated[int | None, typer.Option("--top", min=1, help="只输出前 K 条政策")]
+Format = Annotated[OutputFormat, typer.Option("--format", help="json 或 table")]
+
+
+@app.command()
+def match(
+    profile: Annotated[str, typer.Argument(help="企业画像 JSON 文件（- 表示从标准输入读取）")],
+    as_of: AsOf = None,
+    include_expired: IncludeExpired = False,
+    top: Top = None,
+    format: Format = OutputFormat.json,
+) -> None:
+    """匹配一家企业的画像，输出推荐政策（最合适的在前）。"""
+    try:
+        if profile == "-":
+            text = sys.stdin.read()
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"标准输入不是有效的 JSON（第 {exc.lineno} 行：{exc.msg}）") from None
+            if not isinstance(data, dict):
+                raise InputError("企业画像应为 JSON 对象")
+        else:
+            data = read_profile_file(profile)
+        day = parse_as_of(as_of)
+        result = default_matcher().match(data, as_of=day, include_expired=include_expired)
+    except ProfileError as exc:
+        _fail("企业画像字段有误：" + "；".join(p.line() for p in exc.problems))
+    except (InputError, ValueError) as exc:
+        _fail(str(exc))
+    out = result.to_dict()
+    if top is not None:
+        out["results"] = out["results"][:top]
+    for w in result.warnings:
+        typer.echo(f"提示：{w}", err=True)
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    _print_table(out)
+
+
+def _print_table(out: dict) -> None:
+    console = _console()
+    table = Table(title=f"政策匹配结果（基准日 {out['as_of']}）", show_lines=True)
+    for col, kw in [("#", {"justify": "right"}), ("政策", {"max_width": 40}), ("结论", {}), ("有效性", {}),
+                    ("最高可得(万元)", {"justify": "right"}), ("依据与下一步", {"max_width": 60})]:
+        table.add_column(col, **kw)
+    for n, pol in enumerate(out["results"], 1):
+        amount = pol["amount_wan"]
+        money = "—" if amount is None else (f"{amount['low']:g}–{amount['high']:g}" if amount["low"] else f"≤{amount['high']:g}")
+        best = pol["items"][0]
+        reasons = [f"{'✔' if c['verdict'] == 'met' else '✘' if c['verdict'] == 'unmet' else '?'} {c['reason']}"
+                   for c in best["conditions"]][:4]
+        reasons += [f"→ {h}" for h in best["near_misses"][:2]]
+        table.add_row(str(n), f"{pol.get('short_title') or pol['title']}\n[{best['title']}]",
+                      STATUS_ZH[pol["status"]], VALIDITY_ZH[pol["validity"]], money, "\n".join(reasons))
+    console.print(table)
+    if out["near_misses"]:
+        console.print("差一点就能享受：")
+        for nm in out["near_misses"][:5]:
+            console.print(f"  • {nm['summary']}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="关键词，如 “数字化车间 贴息”")],
+    top: Annotated[int, typer.Option("--top", min=1, help="返回前 K 个支持事项")] = 10,
+    format: Format = OutputFormat.table,
+) -> None:
+    """在政策库中按关键词检索支持事项（最相关的在前）。"""
+    if not query.strip():
+        _fail("关键词为空")
+    matcher = default_matcher()
+    hits = matcher.index_.search(query[:20_000], k=top)
+    by_id = {it.item_id: (p, it) for p, it in matcher.pairs_}
+    rows = [{"item_id": i, "score": round(s, 4), "policy_id": by_id[i][0].policy_id, "policy_title": by_id[i][0].title,
+             "title": by_id[i][1].title, "amount": by_id[i][1].amount.text} for i, s in hits]
+    if format is OutputFormat.json:
+        typer.echo(json.dumps({"query": query, "results": rows}, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        typer.echo("没有找到相关的支持事项。")
+        return
+    table = Table(title=f"检索：{query}")
+    for col in ("#", "支持事项", "所属政策", "金额", "相关度"):
+        table.add_column(col)
+    for n, r in enumerate(rows, 1):
+        table.add_row(str(n), r["title"], r["policy_title"], r["amount"], f"{r['score']:.3f}")
+    _console().print(table)
+
+
+@app.command()
+def batch(
+    infile: Annotated[Path, typer.Argument(help="企业名单 .csv（UTF-8 / UTF-8-BOM / GBK）或 .xlsx")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="结果工作簿 .xlsx")],
+    as_of: AsOf = None,
+    include_expired: IncludeExpired = False,
+) -> None:
+    """批量匹配：每行一家企业，输出含“企业汇总”“政策明细”“校验失败”的工作簿。"""
+    if output.suffix.lower() != ".xlsx":
+        _fail(f"输出文件应为 .xlsx：{output}")
+    try:
+        data = infile.read_bytes()
+    except OSError as exc:
+        _fail(f"无法读取 {infile}：{exc.strerror}")
+    try:
+        frame = read_table(data, infile.name)
+        batch_input = map_columns(frame)
+        day = parse_as_of(as_of)
+    except (InputError, ValueError) as exc:
+        _fail(str(exc))
+    if batch_input.ignored_columns:
+        typer.echo(f"提示：忽略无法识别的列 {'、'.join(batch_input.ignored_columns)}", err=True)
+    from tqdm import tqdm
+
+    def progress(rows):
+        return tqdm(rows, total=len(rows), desc="匹配中", unit="家", file=sys.stderr, mininterval=0.5)
+
+    result = run_batch(batch_input, as_of=day, include_expired=include_expired, progress=progress)
+    try:
+        write_workbook(result, output)
+    except OSError as exc:
+        _fail(f"无法写入 {output}：{exc.strerror}")
+    bad_rows = len({e["行号"] for e in result.errors})
+    typer.echo(f"完成：{result.ok_rows} 家企业已匹配，{bad_rows} 行校验失败（见“校验失败”工作表）→ {output}")
+
+
+@app.command()
+def validate(
+    directory: Annotated[Path | None, typer.Argument(help="政策目录（默认内置 data/policies/）")] = None,
+) -> None:
+    """校验政策数据文件：全部有效时退出码 0，否则逐行列出问题（文件与字段）。"""
+    kb = load_directory(directory if directory is not None else POLICY_DIR)
+    if kb.problems:
+        for p in kb.problems:
+            typer.echo(p.line())
+        typer.echo(f"{len(kb.problems)} 个问题；{len(kb.policies)} 个文件有效", err=True)
+        raise typer.Exit(1)
+    items = sum(len(p.items) for p in kb.policies)
+    typer.echo(f"OK：{len(kb.policies)} 个政策文件、{items} 个支持事项全部有效")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("已中断", err=True)
+        sys.exit(130)
+    except Exception as exc:  # last resort: one line, never a traceback
+        typer.echo(f"内部错误：{type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""Input and output: profile files, batch CSV/Excel in, results workbook out.
+
+Excel on Chinese Windows saves CSV as GBK, newer versions as UTF-8 with BOM; both are read.
+Columns may use the contract's names or the Chinese labels of the form (企业名称, 所在镇街 …).
+A row that fails validation is reported with its reason; the other rows still run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .fields import PROFILE_FIELDS, QUALIFICATIONS, TOWNS, format_value
+from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
+from .model import FieldProblem, Profile, ProfileError, is_blank, parse_profile
+
+MAX_BATCH_BYTES = 50 * 1024 * 1024
+MAX_BATCH_ROWS = 100_000
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 is a superset of GBK/GB2312
+
+# Chinese column headers accepted in batch files (the form's labels and a few common ones).
+COLUMN_ALIASES: dict[str, str] = {info.label: name for name, info in PROFILE_FIELDS.items()}
+COLUMN_ALIASES.update({
+    "企业名称": "name", "名称": "name", "统一社会信用代码": "credit_code", "信用代码": "credit_code",
+    "镇街": "town", "所在镇街": "town", "行业门类": "sector", "行业": "industry", "主营业务": "industry",
+    "是否规上": "above_scale", "规上": "above_scale", "营业收入": "annual_revenue_wan",
+    "营收": "annual_revenue_wan", "营收增长": "revenue_growth_pct", "从业人数": "employees",
+    "资质": "qualifications", "发展计划": "plans", "计划": "plans", "需求": "plans",
+})
+
+
+class InputError(ValueError):
+    """A file we cannot read as asked; the message is for the user, in one line."""
+
+
+def read_profile_file(path: str | Path) -> dict[str, Any]:
+    """A JSON profile file → mapping (validation happens in ``parse_profile``)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"无法读取文件 {path}: {exc.strerror}") from None
+    text = None
+    for enc in CSV_ENCODINGS:
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        raise InputError(f"{path}: 不是 UTF-8 或 GBK 编码的文本")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: 不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: 企业画像应为 JSON 对象（{{\"字段\": 值}}），实际是 {type(data).__name__}")
+    return data
+
+
+def _decode_csv(raw: bytes) -> str:
+    for enc in CSV_ENCODINGS:
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise InputError("CSV 文件既不是 UTF-8 也不是 GBK 编码，请在 Excel 中另存为“CSV UTF-8”")
+
+
+def read_table(data: bytes, filename: str) -> pd.DataFrame:
+    """Read a CSV (UTF-8, UTF-8-BOM, GBK) or Excel file into a frame of raw strings."""
+    if len(data) > MAX_BATCH_BYTES:
+        raise InputError(f"文件过大（{len(data) / 1048576:.1f} MB，上限 {MAX_BATCH_BYTES // 1048576} MB），请拆分后上传")
+    suffix = Path(filename).suffix.lower()
+    try:
+        if suffix in {".xlsx", ".xlsm"}:
+            frame = pd.read_excel(io.BytesIO(data), dtype=object, engine="openpyxl")
+        elif suffix in {".csv", ".txt"}:
+            frame = pd.read_csv(io.StringIO(_decode_csv(data)), dtype=str, keep_default_na=False)
+        else:
+            raise InputError(f"不支持的文件类型“{suffix or filename}”：请上传 .csv 或 .xlsx")
+    except InputError:
+        raise
+    except Exception as exc:  # pandas/openpyxl raise many types for a broken file
+        raise InputError(f"无法读取 {filename}：文件已损坏或格式不对（{type(exc).__name__}）") from None
+    if len(frame) > MAX_BATCH_ROWS:
+        raise InputError(f"行数过多（{len(frame)} 行，上限 {MAX_BATCH_ROWS}），请拆分后上传")
+    return frame
+
+
+@dataclass
+class BatchInput:
+    rows: list[tuple[int, dict[str, Any]]]  # (spreadsheet row number, raw mapping)
+    column_map: dict[str, str]
+    ignored_columns: list[str]
+
+
+def map_columns(frame: pd.DataFrame) -> BatchInput:
+    column_map: dict[str, str] = {}
+    ignored: list[str] = []
+    for col in frame.columns:
+        name = str(col).strip().lstrip("\ufeff")
+        key = name if name in PROFILE_FIELDS else COLUMN_ALIASES.get(name)
+        if key and key not in column_map.values():
+            column_map[str(col)] = key
+        else:
+            ignored.append(name)
+    if not column_map:
+        raise InputError(
+            "文件中没有可识别的列：表头应为字段名（如 name, town, sector, annual_revenue_wan, plans）"
+            f"或中文名（如 企业名称、所在镇街），实际表头为：{'、'.join(map(str, frame.columns[:10]))}"
+        )
+    rows = []
+    for i, record in enumerate(frame.to_dict(orient="records")):
+        mapped = {column_map[c]: v for c, v in record.items() if c in column_map and not is_blank(v)}
+        if mapped:
+            rows.append((i + 2, mapped))  # row 1 is the header, as Excel numbers it
+    return BatchInput(rows, column_map, ignored)
+
+
+@dataclass
+class BatchResult:
+    as_of: date
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    results: list[tuple[int, MatchResult]] = field(default_factory=list)
+
+    @property
+    def ok_rows(self) -> int:
+        return len(self.summaries)
+
+
+def _profile_name(raw: dict[str, Any], row: int) -> str:
+    name = raw.get("name")
+    return str(name).strip() if not is_blank(name) else f"第{row}行"
+
+
+def run_batch(batch: BatchInput, *, as_of: date | str | None = None, include_expired: bool = False,
+              matcher: Matcher | None = None, progress: Callable[[Iterable], Iterable] | None = None,
+              keep_results: bool = False) -> BatchResult:
+    matcher = matcher or default_matcher()
+    rows: Iterable = batch.rows if progress is None else progress(batch.rows)
+    out = BatchResult(as_of=parse_as_of(as_of), ignored_columns=batch.ignored_columns)
+    for row, raw in rows:
+        try:
+            parsed = parse_profile(raw)
+        except ProfileError as exc:
+            for p in exc.problems:
+                out.errors.append({"行号": row, "企业名称": _profile_name(raw, row), "字段": p.field,
+                                   "填写的值": "" if p.value is None else str(p.value)[:200], "原因": p.message})
+            continue
+        result = matcher.match(parsed.profile, as_of=as_of, include_expired=include_expired)
+        result.warnings[:0] = parsed.warnings
+        out.summaries.append(summary_row(row, parsed.profile, result))
+        out.details.extend(detail_rows(row, parsed.profile, result))
+        if keep_results:
+            out.results.append((row, result))
+    return out
+
+
+def summary_row(row: int, profile: Profile, result: MatchResult) -> dict[str, Any]:
+    res = result.results
+    eligible = [r for r in res if r["status"] == "eligible"]
+    possible = [r for r in res if r["status"] == "possible"]
+    sure = sum((r["amount_wan"] or {}).get("low", 0) for r in res if r["status"] != "ineligible")
+    most = sum((r["amount_wan"] or {}).get("high", 0) for r in res if r["status"] != "ineligible")
+    top = [r for r in res if r["status"] != "ineligible"][:3]
+    return {
+        "行号": row,
+        "企业名称": profile.name or f"第{row}行",
+        "统一社会信用代码": profile.credit_code or "",
+        "所在镇街": profile.town or "",
+        "可申请政策数": len(eligible),
+        "可能符合政策数": len(possible),
+        "确定可得(万元)": round(sure, 2),
+        "最高可得(万元)": round(most, 2),
+        "推荐前三": "；".join(r.get("short_title") or r["title"] for r in top),
+        "差一点就能享受": "；".join(n["summary"] for n in result.near_misses[:2]),
+        "提示": "；".join(result.warnings),
+    }
+
+
+STATUS_ZH = {"eligible": "可申请", "possible": "可能符合·待确认", "ineligible": "暂不符合"}
+VALIDITY_ZH = {"current": "有效", "expired": "已过期", "unknown": "有效期待确认"}
+
+
+def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[dict[str, Any]]:
+    out = []
+    for rank, pol in enumerate(result.results, 1):
+        for it in pol["items"]:
+            amount = it["amount_wan"] or {}
+            out.append({
+                "行号": row,
+                "企业名称": profile.name or f"第{row}行",
+                "政策排名": rank,
+                "政策编号": pol["policy_id"],
+                "政策名称": pol["title"],
+                "有效性": VALIDITY_ZH[pol["validity"]],
+                "事项编号": it["item_id"],
+                "支持事项": it["title"],
+                "结论": STATUS_ZH[it["status"]],
+                "确定可得(万元)": amount.get("low", ""),
+                "最高可得(万元)": amount.get("high", ""),
+                "金额计算": amount.get("formula", "金额未公开或非资金类支持"),
+                "不满足的条件": "；".join(c["reason"] for c in it["conditions"] if c["verdict"] == "unmet"),
+                "待确认的条件": "；".join(c["reason"] for c in it["conditions"] if c["verdict"] == "unknown"),
+                "下一步": "；".join(it["near_misses"]),
+                "主管部门": it["department"] or "",
+                "来源": it["sources"][0] if it["sources"] else "",
+            })
+    return out
+
+
+def write_workbook(result: BatchResult, path: str | Path | io.BytesIO) -> None:
+    """Write the results workbook: 企业汇总, 政策明细, 校验失败, 说明 (readable in Excel and WPS)."""
+    summary = pd.DataFrame(result.summaries)
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        summary.to_excel(xl, sheet_name="企业汇总", index=False)
+        pd.DataFrame(result.details).to_excel(xl, sheet_name="政策明细", index=False)
+        errors = pd.DataFrame(result.errors, columns=["行号", "企业名称", "字段", "填写的值", "原因"])
+        errors.to_excel(xl, sheet_name="校验失败", index=False)
+        notes = [
+            ("匹配基准日", result.as_of.isoformat()),
+            ("成功匹配企业数", result.ok_rows),
+            ("校验失败行数", len({e["行号"] for e in result.errors})),
+            ("忽略的列", "、".join(result.ignored_columns) or "无"),
+            ("说明", "金额单位为万元；“最高可得”为政策上限估算，“确定可得”仅计入条件均已满足的定额事项。"),
+        ]
+        pd.DataFrame(notes, columns=["项目", "内容"]).to_excel(xl, sheet_name="说明", index=False)
+        for ws in xl.book.worksheets:
+            for col in ws.columns:
+                width = max((len(str(c.value)) if c.value is not None else 0) for c in col[:200])
+                ws.column_dimensions[col[0].column_letter].width = min(60, max(8, width * 1.6))
+            ws.freeze_panes = "A2"
+
+
+def template_frame() -> pd.DataFrame:
+    """An example batch file with every contract column and two sample firms."""
+    rows = [
+        {"name": "示例灯饰有限公司", "town": "古镇镇", "registered_in_zhongshan": "是", "sector": "C",
+         "industry": "灯饰照明制造", "above_scale": "是", "annual_revenue_wan": 12000, "revenue_growth_pct": 12,
+         "qualifications": "高新技术企业;专精特新中小企业", "credit_ok": "是",
+         "plans": "计划投入3000万上MES系统和自动化产线，建设数字化车间", "equipment_software_investment_wan": 3000},
+        {"name": "示例跨境电商有限公司", "town": "石岐街道", "registered_in_zhongshan": "是", "sector": "F",
+         "cross_border_ecommerce": "是", "cross_border_sales_usd_wan": 120, "independent_site_fee_wan": 40,
+         "overseas_marketing_wan": 200, "plans": "做独立站和TikTok海外推广"},
+    ]
+    return pd.DataFrame(rows, columns=list(PROFILE_FIELDS))
+
+
+def field_problem_lines(problems: list[FieldProblem]) -> str:
+    return "；".join(p.line() for p in problems)
+
+
+def profile_to_row(profile: Profile) -> dict[str, str]:
+    return {k: format_value(k, v) for k, v in profile.known().items()}
+
+
+__all__ = [
+    "BatchInput", "BatchResult", "InputError", "QUALIFICATIONS", "TOWNS", "map_columns", "read_profile_file",
+    "read_table", "run_batch", "template_frame", "write_workbook",
+]

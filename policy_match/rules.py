@@ -1,0 +1,211 @@
+"""Three-valued evaluation of conditions over a profile: met / unmet / unknown.
+
+A missing profile value is *unknown* — never met, never unmet. Every verdict carries a
+reason that shows the firm's value against the threshold ("上年度营业收入 1500万 < 2000万")
+and, when not met, a hint saying what would change it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .fields import LISTING_STAGES, SECTORS, field_label, format_value
+from .model import Condition, Profile, Rule
+
+MET, UNMET, UNKNOWN = "met", "unmet", "unknown"
+
+_OP_TEXT = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "ne": "≠"}
+_NEGATED = {"ge": "<", "gt": "≤", "le": ">", "lt": "≥", "eq": "≠", "ne": "="}
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    verdict: str
+    reason: str
+    hints: tuple[str, ...] = ()  # what would move an unmet/unknown verdict towards met
+    fields: tuple[str, ...] = ()  # profile fields the verdict rests on
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    condition: Condition
+    verdict: str
+    reason: str
+    hints: tuple[str, ...] = field(default_factory=tuple)
+    fields: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        c = self.condition
+        out = {"text": c.text, "verdict": self.verdict, "source": c.source, "reason": self.reason}
+        if c.clause:
+            out["clause"] = c.clause
+        if c.kind != "requirement":
+            out["kind"] = c.kind
+        return out
+
+
+def _show(name: str, value: object) -> str:
+    """A rule's threshold value, shown in the profile's own units."""
+    if name == "sector":
+        return f"{value}（{SECTORS.get(str(value), '')}）"
+    if name == "listing_stage":
+        return LISTING_STAGES.get(str(value), str(value))
+    return format_value(name, value)
+
+
+def _show_list(name: str, values: list) -> str:
+    return "、".join(_show(name, v) for v in values)
+
+
+def _leaf(rule: Rule, profile: Profile) -> RuleResult:
+    name, op, target = rule.field, rule.op, rule.value
+    assert name is not None and op is not None
+    label = field_label(name)
+    value = getattr(profile, name)
+    fields = (name,)
+
+    if value is None:
+        need = _requirement_text(rule)
+        return RuleResult(UNKNOWN, f"未填写{label}（{need}）", (f"补充：{label}（{need}）",), fields)
+
+    if op == "is":
+        ok = value is bool(target)
+        shown = format_value(name, value)
+        if ok:
+            return RuleResult(MET, f"{label}：{shown}", (), fields)
+        return RuleResult(UNMET, f"{label}：{shown}（需为{format_value(name, bool(target))}）",
+                          (f"需满足：{label}为{format_value(name, bool(target))}",), fields)
+
+    if op in _OP_TEXT:
+        if name in {"sector", "town", "listing_stage"} or isinstance(target, str):
+            ok = (value == target) if op == "eq" else (value != target)
+        else:
+            ok = {
+                "ge": value >= target, "gt": value > target, "le": value <= target,
+                "lt": value < target, "eq": value == target, "ne": value != target,
+            }[op]
+        sign = _OP_TEXT[op] if ok else _NEGATED[op]
+        reason = f"{label} {format_value(name, value)} {sign} {_show(name, target)}"
+        if op == "eq" and ok and isinstance(target, str):
+            reason = f"{label} {format_value(name, value)}"
+        if ok:
+            return RuleResult(MET, reason, (), fields)
+        return RuleResult(UNMET, reason, (_unmet_hint(rule),), fields)
+
+    if op == "between":
+        low, high = target
+        ok = low <= value <= high
+        if ok:
+            return RuleResult(MET, f"{label} {format_value(name, value)}，在 {_show(name, low)}–{_show(name, high)} 之间", (), fields)
+        return RuleResult(UNMET, f"{label} {format_value(name, value)}，不在 {_show(name, low)}–{_show(name, high)} 之间",
+                          (_unmet_hint(rule),), fields)
+
+    if op in {"in", "not_in"}:
+        inside = value in target
+        ok = inside if op == "in" else not inside
+        shown = format_value(name, value)
+        if op == "in":
+            reason = f"{label} {shown}" + ("" if ok else f"，不属于 {_show_list(name, target)}")
+        else:
+            reason = f"{label} {shown}" + (f"，不属于 {_show_list(name, target)}" if ok else "，属于排除范围")
+        return RuleResult(MET if ok else UNMET, reason, () if ok else (_unmet_hint(rule),), fields)
+
+    # qualifications
+    have = set(value)
+    wanted = list(target)
+    if op == "has_any":
+        hit = [q for q in wanted if q in have]
+        if hit:
+            return RuleResult(MET, f"已具有 {'、'.join(hit)}", (), fields)
+        return RuleResult(UNMET, f"{label}中没有 {'、'.join(wanted)}", (_unmet_hint(rule),), fields)
+    if op == "has_all":
+        lack = [q for q in wanted if q not in have]
+        if not lack:
+            return RuleResult(MET, f"已具有 {'、'.join(wanted)}", (), fields)
+        return RuleResult(UNMET, f"尚未具有 {'、'.join(lack)}", (_unmet_hint(rule),), fields)
+    # has_none
+    hit = [q for q in wanted if q in have]
+    if not hit:
+        return RuleResult(MET, f"不具有 {'、'.join(wanted)}", (), fields)
+    return RuleResult(UNMET, f"已具有 {'、'.join(hit)}（属排除情形）", (), fields)
+
+
+def _requirement_text(rule: Rule) -> str:
+    name, op, target = rule.field, rule.op, rule.value
+    assert name is not None
+    if op == "is":
+        return f"需为{format_value(name, bool(target))}"
+    if op in _OP_TEXT:
+        return f"需 {_OP_TEXT[op]} {_show(name, target)}"
+    if op == "between":
+        return f"需在 {_show(name, target[0])}–{_show(name, target[1])} 之间"
+    if op == "in":
+        return f"需为 {_show_list(name, target)} 之一"
+    if op == "not_in":
+        return f"不能是 {_show_list(name, target)}"
+    if op == "has_any":
+        return f"需具有 {'、'.join(target)} 之一"
+    if op == "has_all":
+        return f"需具有 {'、'.join(target)}"
+    return f"不能具有 {'、'.join(target)}"
+
+
+def _unmet_hint(rule: Rule) -> str:
+    name, op, target = rule.field, rule.op, rule.value
+    assert name is not None
+    label = field_label(name)
+    if op in {"ge", "gt"}:
+        return f"{label}达到 {_OP_TEXT[op]}{_show(name, target)} 后可满足"
+    if op in {"le", "lt"}:
+        return f"{label}需 {_OP_TEXT[op]} {_show(name, target)}"
+    if op == "has_any":
+        return f"取得 {'或'.join(target)} 后可满足"
+    if op == "has_all":
+        return f"取得 {'、'.join(target)} 后可满足"
+    return f"需满足：{label}{_requirement_text(rule)}"
+
+
+def evaluate_rule(rule: Rule, profile: Profile) -> RuleResult:
+    """Kleene three-valued logic over ``all`` / ``any`` / ``not``."""
+    if rule.field is not None:
+        return _leaf(rule, profile)
+    if rule.not_ is not None:
+        inner = evaluate_rule(rule.not_, profile)
+        flipped = {MET: UNMET, UNMET: MET, UNKNOWN: UNKNOWN}[inner.verdict]
+        return RuleResult(flipped, f"非（{inner.reason}）", inner.hints if flipped != MET else (), inner.fields)
+    children = [evaluate_rule(r, profile) for r in (rule.all if rule.all is not None else rule.any or [])]
+    fields = tuple(f for c in children for f in c.fields)
+    verdicts = [c.verdict for c in children]
+    if rule.all is not None:
+        if UNMET in verdicts:
+            bad = [c for c in children if c.verdict == UNMET]
+            return RuleResult(UNMET, "；".join(c.reason for c in bad), tuple(h for c in bad for h in c.hints), fields)
+        if UNKNOWN in verdicts:
+            unk = [c for c in children if c.verdict == UNKNOWN]
+            return RuleResult(UNKNOWN, "；".join(c.reason for c in unk), tuple(h for c in unk for h in c.hints), fields)
+        return RuleResult(MET, "；".join(c.reason for c in children), (), fields)
+    # any
+    if MET in verdicts:
+        good = next(c for c in children if c.verdict == MET)
+        return RuleResult(MET, good.reason, (), fields)
+    if UNKNOWN in verdicts:
+        unk = [c for c in children if c.verdict == UNKNOWN]
+        return RuleResult(UNKNOWN, " 或 ".join(c.reason for c in unk), tuple(h for c in unk for h in c.hints)[:2], fields)
+    return RuleResult(UNMET, "；".join(c.reason for c in children), tuple(h for c in children for h in c.hints)[:2], fields)
+
+
+def evaluate_condition(condition: Condition, profile: Profile) -> ConditionResult:
+    if condition.rule is None:
+        check = condition.check or condition.text
+        return ConditionResult(condition, UNKNOWN, f"需人工核实：{check}", (f"核实：{check}",), ())
+    result = evaluate_rule(condition.rule, profile)
+    return ConditionResult(condition, result.verdict, result.reason, result.hints, result.fields)
+
+
+def combine(verdicts: list[str]) -> str:
+    """Item status from its condition verdicts (contract: eligible / possible / ineligible)."""
+    if UNMET in verdicts:
+        return "ineligible"
+    if UNKNOWN in verdicts:
+        return "possible"
+    return "eligible"

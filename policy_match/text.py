@@ -1,0 +1,90 @@
+"""Chinese text processing: a jieba tokenizer with the domain vocabulary.
+
+Built on its own ``jieba.Tokenizer`` instance (never the global one, so other code in the
+process keeps its dictionary), loaded with ``data/vocab/userdict.txt``; words are then
+mapped through ``synonyms.tsv`` (what firms say → the policy's term) and filtered by
+``stopwords.txt``. One instance per process (``default_tokenizer()``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+
+from .knowledge import VOCAB_DIR
+
+jieba.setLogLevel(logging.WARNING)
+
+_KEEP = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+_ASCII_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*$")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width → half-width), lower-case Latin, collapse whitespace."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().lower()
+
+
+def read_synonyms(path: Path) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    if not path.exists():
+        return mapping
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not line.strip() or line.startswith("#") or (n == 0 and line.startswith("variant")):
+            continue
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[0].strip() and parts[1].strip():
+            mapping[normalize(parts[0])] = normalize(parts[1])
+    return mapping
+
+
+def read_words(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {normalize(w) for w in path.read_text(encoding="utf-8").splitlines() if w.strip() and not w.startswith("#")}
+
+
+class ChineseTokenizer:
+    """Callable tokenizer for scikit-learn: ``tokenizer(text) -> list[str]``."""
+
+    def __init__(self, vocab_dir: Path | str = VOCAB_DIR):
+        vocab_dir = Path(vocab_dir)
+        self.vocab_dir = vocab_dir
+        self._jieba = jieba.Tokenizer()
+        userdict = vocab_dir / "userdict.txt"
+        if userdict.exists():
+            self._jieba.load_userdict(str(userdict))
+        self.synonyms = read_synonyms(vocab_dir / "synonyms.tsv")
+        self.stopwords = read_words(vocab_dir / "stopwords.txt")
+        # Multi-word synonym variants must stay whole in segmentation.
+        for word in (*self.synonyms, *self.synonyms.values()):
+            if len(word) > 1 and not _ASCII_WORD.match(word):
+                self._jieba.add_word(word, freq=2000)
+
+    def words(self, text: str) -> list[str]:
+        """Segment, normalise synonyms, drop stopwords and punctuation."""
+        out: list[str] = []
+        for raw in self._jieba.lcut(normalize(text), HMM=True):
+            word = raw.strip()
+            if not word or not _KEEP.search(word):
+                continue
+            word = self.synonyms.get(word, word)
+            if word in self.stopwords:
+                continue
+            out.append(word)
+        return out
+
+    __call__ = words
+
+    def canonical_text(self, text: str) -> str:
+        """The text with synonyms replaced, for the character n-gram view."""
+        return "".join(self.words(text))
+
+
+@lru_cache(maxsize=2)
+def default_tokenizer(vocab_dir: str | None = None) -> ChineseTokenizer:
+    return ChineseTokenizer(Path(vocab_dir) if vocab_dir else VOCAB_DIR)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "data" / "policies"
+TEST_DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture(scope="session")
+def kb():
+    from policy_match.knowledge import bundled_knowledge_base
+
+    return bundled_knowledge_base()
+
+
+@pytest.fixture(scope="session")
+def matcher():
+    from policy_match.matcher import default_matcher
+
+    return default_matcher()
+
+
+@pytest.fixture
+def policy_copy(tmp_path: Path) -> Path:
+    """A writable copy of the bundled policy directory."""
+    target = tmp_path / "policies"
+    shutil.copytree(POLICIES, target)
+    return target
+
+
+def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real console entry point (as installed by pip)."""
+    exe = shutil.which("policy-match")
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "policy_match", *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120,
+                          encoding="utf-8")
