@@ -2,9 +2,10 @@
 
 Ranking (documented in README "How ranking works"): each item gets
 
-    score = 0.40·status + 0.20·evidence + 0.30·relevance + 0.10·money
+    score = 0.30·status + 0.10·evidence + 0.50·relevance + 0.10·money
 
-- status: eligible 1, possible 0.6, ineligible 0 (ineligible items always sort last);
+- status: eligible 1; possible 0.3–0.8 by the share of its checkable conditions the profile
+  confirmed; ineligible 0 (ineligible items always sort last);
   a universal service with no checkable condition counts at 0.6 of its status, so it never
   crowds out a subsidy the firm's own facts qualify it for;
 - evidence: how much of the firm's own profile the item's conditions confirmed — met
@@ -33,10 +34,10 @@ from .model import PLANS_INDEXED_CHARS, Condition, PolicyRecord, Profile, Rule, 
 from .rules import MET, UNKNOWN, UNMET, ConditionResult, combine, evaluate_condition
 from .text import ChineseTokenizer
 
-STATUS_WEIGHT = {"eligible": 1.0, "possible": 0.6, "ineligible": 0.0}
+POSSIBLE_FLOOR, POSSIBLE_CEILING = 0.3, 0.8
 STATUS_ORDER = {"eligible": 2, "possible": 1, "ineligible": 0}
-W_STATUS, W_EVIDENCE, W_RELEVANCE, W_MONEY = 0.40, 0.20, 0.30, 0.10
-RELEVANCE_SATURATION = 0.30
+W_STATUS, W_EVIDENCE, W_RELEVANCE, W_MONEY = 0.30, 0.10, 0.50, 0.10
+RELEVANCE_SATURATION = 0.25
 MONEY_SATURATION_WAN = 3000.0
 # Facts nearly every applicant shares; a town condition other than a town record's scope
 # (e.g. "in any Zhongshan town") is generic too.
@@ -70,8 +71,27 @@ def evidence_feature(results: list[ConditionResult]) -> float:
     return min(1.0, total / 2.0)
 
 
-def item_score(status: str, evidence: float, relevance: float, money: float, *, universal: bool) -> float:
-    s = STATUS_WEIGHT[status] * (UNIVERSAL_SERVICE_FACTOR if universal else 1.0)
+def confirmation_feature(results: list[ConditionResult]) -> float:
+    """Share of the checkable conditions (those with a machine rule) the profile confirmed."""
+    checkable = [r for r in results if r.fields]
+    if not checkable:
+        return 0.0
+    return sum(r.verdict == MET for r in checkable) / len(checkable)
+
+
+def status_strength(status: str, confirmation: float) -> float:
+    """Eligible 1; possible between POSSIBLE_FLOOR and POSSIBLE_CEILING by how much of it the
+    profile confirmed (a 'possible' that rests on nothing but unknowns is weak); ineligible 0."""
+    if status == "eligible":
+        return 1.0
+    if status == "possible":
+        return POSSIBLE_FLOOR + (POSSIBLE_CEILING - POSSIBLE_FLOOR) * confirmation
+    return 0.0
+
+
+def item_score(status: str, confirmation: float, evidence: float, relevance: float, money: float, *,
+               universal: bool) -> float:
+    s = status_strength(status, confirmation) * (UNIVERSAL_SERVICE_FACTOR if universal else 1.0)
     return W_STATUS * s + W_EVIDENCE * evidence + W_RELEVANCE * relevance + W_MONEY * money
 
 
@@ -195,8 +215,8 @@ class Matcher:
         potential = (amount.high or 0.0) if amount else 0.0
         universal = item.amount.kind == "non_monetary" and not any(c.rule is not None for c in conditions)
         rel = relevance_feature(rel_raw)
-        score = item_score(status, evidence_feature(results), rel, money_feature(potential) if status != "ineligible" else 0.0,
-                           universal=universal)
+        score = item_score(status, confirmation_feature(results), evidence_feature(results), rel,
+                           money_feature(potential) if status != "ineligible" else 0.0, universal=universal)
         entry: dict[str, Any] = {
             "item_id": item.item_id,
             "title": item.title,

@@ -21,6 +21,8 @@ from .knowledge import VOCAB_DIR
 jieba.setLogLevel(logging.WARNING)
 
 _KEEP = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+# Customs supervision codes that name cross-border e-commerce modes.
+KEPT_NUMBERS = frozenset({"9610", "9710", "9810", "1210", "1239"})
 _ASCII_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*$")
 
 
@@ -72,6 +74,8 @@ class ChineseTokenizer:
             word = raw.strip()
             if not word or not _KEEP.search(word):
                 continue
+            if word.isdigit() and word not in KEPT_NUMBERS:
+                continue  # amounts and years carry no topic; customs codes do
             word = self.synonyms.get(word, word)
             if word in self.stopwords:
                 continue

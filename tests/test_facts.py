@@ -1,0 +1,160 @@
+"""Facts pinned to the dossier (shared/research/policy-facts.md), so that a later edit of the
+policy files cannot silently change a cap, a rate, a threshold, a duration or a date.
+
+Each row: (item or policy, what, expected, dossier row).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _item(kb, item_id):
+    policy_id = item_id.split("/")[0]
+    return next(it for it in kb.policy(policy_id).items if it.item_id == item_id)
+
+
+def _rule_values(rule):
+    """All (field, op, value) leaves of a rule."""
+    if rule is None:
+        return []
+    if rule.field is not None:
+        return [(rule.field, rule.op, rule.value)]
+    out = []
+    for child in (rule.all or []) + (rule.any or []) + ([rule.not_] if rule.not_ else []):
+        out += _rule_values(child)
+    return out
+
+
+def _leaves(item):
+    return [leaf for c in item.conditions for leaf in _rule_values(c.rule)]
+
+
+AMOUNT_FACTS = [
+    # item, attribute of amount (dotted), expected, dossier row
+    ("zs-2022-digital-transformation/1.1", "formula.value_wan", 500, "1.1 示范工厂 ≤500万"),
+    ("zs-2022-digital-transformation/1.2", "formula.value_wan", 200, "1.2 示范车间 ≤200万"),
+    ("zs-2022-digital-transformation/1.3", "formula.value_wan", 100, "1.3 工业互联网标杆 ≤100万"),
+    ("zs-2022-digital-transformation/1.4", "formula.rate", 0.2, "1.4 ≤20% of 设备和软件投入"),
+    ("zs-2022-digital-transformation/1.4", "cap_wan", 2000, "1.4 cap 2000万 per project"),
+    ("zs-2022-digital-transformation/1.5", "formula.value_wan", 1500, "1.5 产业链协同 ≤1500万"),
+    ("zs-2022-digital-transformation/1.9", "cap_wan", 3000, "1.9 数字贷 ≤3000万 per firm per year"),
+    ("zs-2022-digital-transformation/1.9", "years", 3, "1.9 ≤3 years"),
+    ("zs-2022-cross-border-ecommerce/3.1", "formula.rate", 0.3, "3.1 独立站 30%"),
+    ("zs-2022-cross-border-ecommerce/3.1", "cap_wan", 20, "3.1 ≤20万"),
+    ("zs-2022-cross-border-ecommerce/3.1", "upgrades.0.cap_wan", 30, "3.1 ≥75万美元: ≤30万"),
+    ("zs-2022-cross-border-ecommerce/3.1", "upgrades.0.formula.rate", 0.5, "3.1 ≥75万美元: 50%"),
+    ("zs-2022-cross-border-ecommerce/3.2", "cap_wan", 50, "3.2 海外营销 ≤50万"),
+    ("zs-2022-cross-border-ecommerce/3.2", "upgrades.0.cap_wan", 100, "3.2 ≥100万美元: ≤100万"),
+    ("zs-2022-industrial-park-renovation/4.1", "formula.unit_yuan", 6, "4.1 6元/㎡·月"),
+    ("zs-2022-industrial-park-renovation/4.1", "years", 2, "4.1 2 consecutive years"),
+    ("zs-2022-industrial-park-renovation/4.1", "cap_field", "local_contribution_wan", "4.1 capped at 地方经济贡献"),
+    ("zs-2022-manufacturing-investment-award/7.1", "formula.rate", 0.5, "7.1 ≤50% of 完成投资额"),
+    ("zs-2022-manufacturing-investment-award/7.1", "cap_wan", 2000, "7.1 ≤2000万 per project"),
+    ("zs-2022-manufacturing-investment-award/7.2", "cap_wan", 1000, "7.2 ≤1000万"),
+    ("zs-2022-manufacturing-investment-award/7.3", "formula.rate", 0.5, "7.3 贴息 ≤50%"),
+    ("zs-2022-tech-reform-fund/8.1", "formula.rate", 0.2, "8.1 ≤20% of 设备购置额"),
+    ("zs-2022-tech-reform-fund/8.1", "cap_wan", 2000, "8.1 ≤2000万 per project"),
+    ("zs-2022-small-firm-upscaling/9.1", "cap_wan", 30, "9.1 助保贷 贴息 ≤30万 per year"),
+    ("zs-2022-small-firm-upscaling/9.1", "years", 2, "9.1 no more than 2 times"),
+    ("zs-2022-small-firm-upscaling/9.2", "formula.value_wan", 10, "9.2 新升规 10万"),
+    ("zs-2023-leading-enterprises/14.1", "formula.bands.0.min", 300000, "14.1 first threshold 30亿"),
+    ("zs-2023-leading-enterprises/14.1", "formula.bands.0.value_wan", 300, "14.1 30亿 → ≤300万"),
+    ("zs-2023-leading-enterprises/14.1", "formula.bands.-1.value_wan", 5000, "14.1 500亿 → ≤5000万"),
+    ("zs-2023-sme-industrial/15.3", "formula.value_wan", 10, "15.3 新升规 10万"),
+    ("zs-2023-sme-industrial/15.5", "formula.bands.1.value_wan", 20, "15.5 1亿–2亿: ≤20万"),
+    ("zs-2023-sme-industrial/15.6", "formula.rate", 0.05, "15.6 5% of 实缴注册资金"),
+    ("zs-2023-sme-industrial/15.6", "cap_wan", 200, "15.6 ≤200万"),
+    ("zs-2023-new-year-18/16.1", "cap_wan", 100, "16.1 ≤100万"),
+    ("zs-2023-new-year-18/16.1", "formula.threshold", 2000, "16.1 increase ≥2000万"),
+    ("zs-2023-baizhan-qianqi/17.1", "formula.value_wan", 1.5, "17.1 ≤1.5万 per person"),
+    ("zs-2023-baizhan-qianqi/17.1", "formula.count", 3, "17.1 ≤3 persons"),
+    ("zs-2024-foreign-trade-fund/18.1", "cap_wan", 300, "18.1 ≤300万 per firm"),
+    ("zs-2024-foreign-trade-fund/18.2", "formula.bands.-1.value_wan", 30, "18.2 ≥6亿 → 30万"),
+    ("zs-2024-sme-digital-pilot/19.1", "formula.bands.0.value_wan", 30, "19.1 level 2: ≤30万"),
+    ("zs-2024-sme-digital-pilot/19.1", "formula.bands.1.value_wan", 60, "19.1 level 3: ≤60万"),
+    ("zs-2024-sme-digital-pilot/19.1", "formula.bands.2.value_wan", 100, "19.1 level 4: ≤100万"),
+    ("zs-2025-ai-plus/21.2", "formula.rate", 0.1, "21.2 ≤10% of service revenue"),
+    ("zs-2025-ai-plus/21.2", "cap_wan", 1000, "21.2 ≤1000万 per year"),
+    ("gd-provincial-sme-support/22.1", "formula.rate", 0.5, "22.1 ≤50% of interest"),
+    ("gd-provincial-sme-support/22.1", "cap_wan", 100, "22.1 ≤100万"),
+    ("gd-provincial-sme-support/22.3", "formula.value_wan", 120, "22.3 单项冠军 120万"),
+    ("zs-cuiheng-2022-warm-enterprise/23.1", "cap_wan", 1000, "23.1 ≤1000万"),
+    ("zs-cuiheng-2022-warm-enterprise/23.2", "formula.value_wan", 100, "23.2 ≤100万"),
+    ("zs-nantou-ecommerce/24.1", "formula.value_wan", 5, "24.1 首次纳统 5万"),
+    ("zs-nantou-ecommerce/24.2", "cap_wan", 50, "24.2 ≤50万"),
+]
+
+
+def _dig(obj, path):
+    for part in path.split("."):
+        if isinstance(obj, list):
+            obj = obj[int(part)]
+        else:
+            obj = getattr(obj, part)
+    return obj
+
+
+@pytest.mark.parametrize(("item_id", "path", "expected", "row"), AMOUNT_FACTS, ids=[f[3] for f in AMOUNT_FACTS])
+def test_amount_fact(kb, item_id, path, expected, row):
+    assert _dig(_item(kb, item_id).amount, path) == pytest.approx(expected) if not isinstance(expected, str) \
+        else _dig(_item(kb, item_id).amount, path) == expected
+
+
+THRESHOLD_FACTS = [
+    ("zs-2022-cross-border-ecommerce/3.1", ("cross_border_sales_usd_wan", "ge", 75), "upgrade", "3.1 75万美元"),
+    ("zs-2023-sme-industrial/15.1", ("annual_revenue_wan", "ge", 1000), "condition", "15.1 营收 ≥1000万"),
+    ("zs-2023-sme-industrial/15.3", ("newly_above_scale_year", "between", [2021, 2022]), "condition", "15.3 2021–2022 entrants"),
+    ("zs-2023-sme-industrial/15.5", ("revenue_growth_pct", "ge", 30), "condition", "15.5 growth ≥30%"),
+    ("gd-provincial-sme-support/22.1", ("loan_interest_wan", "ge", 30), "condition", "22.1 interest ≥30万"),
+    ("zs-2024-sme-digital-pilot/19.1", ("digital_level", "ge", 2), "condition", "19.1 from level 2"),
+]
+
+
+@pytest.mark.parametrize(("item_id", "leaf", "where", "row"), THRESHOLD_FACTS, ids=[f[3] for f in THRESHOLD_FACTS])
+def test_threshold_fact(kb, item_id, leaf, where, row):
+    item = _item(kb, item_id)
+    leaves = _leaves(item) if where == "condition" else [lf for up in item.amount.upgrades for lf in _rule_values(up.when)]
+    assert tuple(leaf) in [tuple(lf) for lf in leaves]
+
+
+DATE_FACTS = [
+    ("zs-2022-digital-transformation", "issued", "2022-01-05"),
+    ("zs-2022-effective-investment", "issued", "2022-02-14"),
+    ("zs-2022-effective-investment", "doc_number", "中府函〔2022〕38号"),
+    ("zs-2022-cross-border-ecommerce", "doc_number", "中府函〔2022〕40号"),
+    ("zs-2022-industrial-park-renovation", "doc_number", "中府〔2022〕11号"),
+    ("zs-2022-enterprise-listing", "doc_number", "中府〔2022〕15号"),
+    ("zs-2023-leading-enterprises", "issued", "2023-05-06"),
+    ("zs-2023-sme-industrial", "issued", "2023-07-24"),
+    ("zs-2023-baizhan-qianqi", "validity.start", "2023-01-01"),
+    ("zs-2023-baizhan-qianqi", "validity.end", "2023-12-31"),
+    ("zs-2024-foreign-trade-fund", "validity.start", "2024-04-16"),
+    ("zs-2024-foreign-trade-fund", "validity.end", "2024-05-27"),
+    ("zs-2024-sme-digital-pilot", "validity.end", "2026-12-31"),
+    ("zs-2024-sme-digital-pilot", "doc_number", "中工信规字〔2024〕5号"),
+    ("zs-2025-ai-plus", "issued", "2025-02-21"),
+    ("zs-2023-new-year-18", "validity.ended", True),
+]
+
+
+@pytest.mark.parametrize(("policy_id", "path", "expected"), DATE_FACTS)
+def test_record_fact(kb, policy_id, path, expected):
+    assert _dig(kb.policy(policy_id), path) == expected
+
+
+def test_bundled_relocation_rule_is_dated(kb):
+    bundle = next(b for b in kb.policy("zs-2022-industrial-park-renovation").bundles if b.doc_number and "4号" in b.doc_number)
+    assert "中工信规字〔2022〕4号" in bundle.doc_number
+    assert bundle.date in {"2022-06-09", "2022-06-10"}
+
+
+def test_unknowns_stay_unknown(kb):
+    """Amounts the dossier does not document are null, never a guessed number."""
+    for item_id in ["zs-2022-enterprise-listing/5.1", "zs-2022-tech-reform-fund/8.2", "zs-2022-tech-reform-fund/8.4",
+                    "zs-2023-sme-industrial/15.4", "zs-2024-headquarters/20.2", "zs-2025-ai-plus/21.3",
+                    "gd-provincial-sme-support/22.4", "zs-2022-digital-transformation/1.10"]:
+        item = _item(kb, item_id)
+        assert item.amount.kind == "undocumented", item_id
+        assert item.amount.formula is None
+    assert kb.policy("zs-2022-digital-transformation").doc_number is None
