@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +16,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .io import STATUS_ZH, VALIDITY_ZH, InputError, map_columns, read_profile_file, read_table, run_batch, write_workbook
+from .io import (
+    STATUS_ZH,
+    VALIDITY_ZH,
+    InputError,
+    map_columns,
+    read_profile_file,
+    read_table,
+    run_batch,
+    write_workbook,
+)
 from .knowledge import POLICY_DIR, load_directory
 from .matcher import default_matcher, parse_as_of
 from .model import ProfileError
@@ -29,7 +38,7 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     json = "json"
     table = "table"
 
@@ -160,8 +169,8 @@ def batch(
         typer.echo(f"提示：忽略无法识别的列 {'、'.join(batch_input.ignored_columns)}", err=True)
     from tqdm import tqdm
 
-    def progress(rows):
-        return tqdm(rows, total=len(rows), desc="匹配中", unit="家", file=sys.stderr, mininterval=0.5)
+    def progress(rows, total):
+        return tqdm(rows, total=total, desc="匹配中", unit="家", file=sys.stderr, mininterval=0.5)
 
     result = run_batch(batch_input, as_of=day, include_expired=include_expired, progress=progress)
     try:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .knowledge import KnowledgeBase, bundled_knowledge_base
-from .matcher import Matcher, default_matcher, validity_at, parse_as_of
+from .matcher import Matcher, default_matcher, parse_as_of, validity_at
 from .model import PolicyRecord, parse_profile
 
 DEFAULT_CASES = Path(__file__).resolve().parent.parent / "tests" / "data" / "eval_profiles.json"

@@ -69,28 +69,49 @@ class RelevanceIndex:
         self.char_matrix_ = self.char_vectorizer_.fit_transform(documents).tocsr()
         self.ids_ = list(ids) if ids is not None else [str(i) for i in range(len(documents))]
         self.vocabulary_ = self.word_vectorizer_.get_feature_names_out()
+        self.word_matrix_csc_ = self.word_matrix_.tocsc()
         return self
 
     def transform_query(self, query: str) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
         return (self.word_vectorizer_.transform([query]).tocsr(),
                 self.char_vectorizer_.transform([query]).tocsr())
 
-    def score(self, query: str) -> np.ndarray:
-        """Relevance of every document to ``query``, in [0, 1]; zeros for an empty query."""
-        if not query or not query.strip():
-            return np.zeros(self.word_matrix_.shape[0])
-        qw, qc = self.transform_query(query)
+    def score(self, query: str | tuple[sparse.csr_matrix, sparse.csr_matrix]) -> np.ndarray:
+        """Relevance of every document to ``query`` (text, or its ``transform_query``), in [0, 1]."""
+        if isinstance(query, str):
+            if not query.strip():
+                return np.zeros(self.word_matrix_.shape[0])
+            query = self.transform_query(query)
+        qw, qc = query
         return combine_scores(cosine_scores(qw, self.word_matrix_), cosine_scores(qc, self.char_matrix_),
                               self.word_weight)
 
-    def matched_terms(self, query_words: sparse.csr_matrix, row: int, k: int = 6) -> list[str]:
-        """The query words that carry the match with document ``row``, strongest first."""
-        doc = self.word_matrix_.getrow(row)
-        shared = query_words.multiply(doc)
-        if shared.nnz == 0:
-            return []
-        order = np.argsort(-shared.data)[:k]
-        return [str(self.vocabulary_[shared.indices[i]]) for i in order]
+    def score_many(self, queries: Sequence[str]) -> tuple[np.ndarray, sparse.csr_matrix]:
+        """Relevance of every document to each query (rows), and the queries' word vectors."""
+        qw = self.word_vectorizer_.transform(queries).tocsr()
+        qc = self.char_vectorizer_.transform(queries).tocsr()
+        scores = combine_scores((qw @ self.word_matrix_.T).toarray(), (qc @ self.char_matrix_.T).toarray(),
+                                self.word_weight)
+        return scores, qw
+
+    def matched_terms(self, query_words: sparse.csr_matrix | tuple[np.ndarray, np.ndarray],
+                      k: int = 6) -> dict[int, list[str]]:
+        """For every document sharing words with the query: those words, strongest first.
+
+        Walks only the query's columns of the column-major document matrix, so the cost is
+        the number of (query word, document) pairs, not the size of the base.
+        """
+        cols, weights = (query_words.indices, query_words.data) if sparse.issparse(query_words) else query_words
+        if len(cols) == 0:
+            return {}
+        csc = self.word_matrix_csc_
+        pairs: dict[int, list[tuple[float, int]]] = {}
+        for col, q in zip(cols.tolist(), weights.tolist(), strict=True):
+            lo, hi = csc.indptr[col], csc.indptr[col + 1]
+            for row, w in zip(csc.indices[lo:hi].tolist(), csc.data[lo:hi].tolist(), strict=True):
+                pairs.setdefault(row, []).append((q * w, col))
+        vocab = self.vocabulary_
+        return {row: [str(vocab[c]) for _, c in sorted(found, reverse=True)[:k]] for row, found in pairs.items()}
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         scores = self.score(query)

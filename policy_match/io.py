@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -144,13 +147,47 @@ def _profile_name(raw: dict[str, Any], row: int) -> str:
     return str(name).strip() if not is_blank(name) else f"第{row}行"
 
 
+PARALLEL_MIN_ROWS = 400  # below this, starting worker processes costs more than it saves
+_worker_matcher: Matcher | None = None
+
+
+def _rows_for(chunk: list[tuple[int, Profile, list[str]]], as_of: date, include_expired: bool,
+              matcher: Matcher | None = None) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Match a chunk of valid rows → (summary row, detail rows) per firm."""
+    matcher = matcher or _worker_matcher or default_matcher()
+    out = []
+    results = matcher.match_many((profile for _, profile, _ in chunk), as_of=as_of, include_expired=include_expired)
+    for (row, profile, warnings), result in zip(chunk, results, strict=True):
+        result.warnings[:0] = warnings
+        out.append((summary_row(row, profile, result), detail_rows(row, profile, result)))
+    return out
+
+
+def _parallel_rows(valid, as_of, include_expired, matcher, workers, chunk_size=200):
+    """Yield (summary, details) per row, in order, computed by ``workers`` forked processes.
+
+    Forking shares the already-fitted matcher with the workers; only the flat result rows
+    travel back.
+    """
+    global _worker_matcher
+    _worker_matcher = matcher
+    chunks = [valid[i:i + chunk_size] for i in range(0, len(valid), chunk_size)]
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for rows in pool.map(_rows_for, chunks, [as_of] * len(chunks), [include_expired] * len(chunks)):
+            yield from rows
+
+
 def run_batch(batch: BatchInput, *, as_of: date | str | None = None, include_expired: bool = False,
-              matcher: Matcher | None = None, progress: Callable[[Iterable], Iterable] | None = None,
-              keep_results: bool = False) -> BatchResult:
+              matcher: Matcher | None = None, progress: Callable[..., Iterable] | None = None,
+              keep_results: bool = False, workers: int | None = None) -> BatchResult:
+    """Validate every row, then match the valid ones. Bad rows land in ``errors`` with the
+    field, the value and the reason; they never stop the others. Large batches run on
+    ``workers`` processes (default: the machine's cores, at most 4)."""
     matcher = matcher or default_matcher()
-    rows: Iterable = batch.rows if progress is None else progress(batch.rows)
     out = BatchResult(as_of=parse_as_of(as_of), ignored_columns=batch.ignored_columns)
-    for row, raw in rows:
+    valid: list[tuple[int, Profile, list[str]]] = []
+    for row, raw in batch.rows:
         try:
             parsed = parse_profile(raw)
         except ProfileError as exc:
@@ -158,12 +195,25 @@ def run_batch(batch: BatchInput, *, as_of: date | str | None = None, include_exp
                 out.errors.append({"行号": row, "企业名称": _profile_name(raw, row), "字段": p.field,
                                    "填写的值": "" if p.value is None else str(p.value)[:200], "原因": p.message})
             continue
-        result = matcher.match(parsed.profile, as_of=as_of, include_expired=include_expired)
-        result.warnings[:0] = parsed.warnings
-        out.summaries.append(summary_row(row, parsed.profile, result))
-        out.details.extend(detail_rows(row, parsed.profile, result))
-        if keep_results:
+        valid.append((row, parsed.profile, parsed.warnings))
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if keep_results:
+        results = matcher.match_many((profile for _, profile, _ in valid), as_of=out.as_of,
+                                     include_expired=include_expired)
+        for (row, _, warnings), result in zip(valid, results, strict=True):
+            result.warnings[:0] = warnings
             out.results.append((row, result))
+        rows: Iterable = ((summary_row(r, p, res), detail_rows(r, p, res))
+                          for (r, p, _), (_, res) in zip(valid, out.results, strict=True))
+    elif workers > 1 and len(valid) >= PARALLEL_MIN_ROWS:
+        rows = _parallel_rows(valid, out.as_of, include_expired, matcher, workers)
+    else:
+        rows = iter(_rows_for(valid, out.as_of, include_expired, matcher))
+    if progress is not None:
+        rows = progress(rows, total=len(valid))
+    for summary, details in rows:
+        out.summaries.append(summary)
+        out.details.extend(details)
     return out
 
 
@@ -194,9 +244,14 @@ VALIDITY_ZH = {"current": "有效", "expired": "已过期", "unknown": "有效�
 
 
 def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[dict[str, Any]]:
+    """Item-level rows: every item the firm may use, and the ruled-out ones that are near
+    misses (one or two conditions away); the rest would only bury the useful rows."""
+    near = {n["item_id"] for n in result.near_misses}
     out = []
     for rank, pol in enumerate(result.results, 1):
         for it in pol["items"]:
+            if it["status"] == "ineligible" and it["item_id"] not in near:
+                continue
             amount = it["amount_wan"] or {}
             out.append({
                 "行号": row,

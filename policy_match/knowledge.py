@@ -17,6 +17,9 @@ from pydantic import ValidationError
 
 from .model import PolicyRecord, SupportItem
 
+# libyaml's C loader is ~5x faster than the pure-Python one; both are "safe" loaders.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def _find_data_dir() -> Path:
     """Bundled data: inside the installed package (wheel) or at the repository root."""
@@ -105,7 +108,7 @@ def load_record(path: Path) -> tuple[PolicyRecord | None, list[DataProblem]]:
     except OSError as exc:
         return None, [DataProblem(name, "(file)", f"cannot read: {exc.strerror}")]
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"

@@ -21,16 +21,29 @@ A policy's status is the best of its items'; its score is its best item's score.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from .amounts import AmountResult, evaluate_amount, wan
-from .fields import LISTING_STAGES, SECTORS
+from .fields import LISTING_STAGES, PROFILE_FIELDS, SECTORS
 from .index import RelevanceIndex, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
-from .model import PLANS_INDEXED_CHARS, Condition, PolicyRecord, Profile, Rule, SupportItem, date_bounds, parse_profile
+from .model import (
+    PLANS_INDEXED_CHARS,
+    Condition,
+    PolicyRecord,
+    Profile,
+    ProfileParse,
+    Rule,
+    SupportItem,
+    date_bounds,
+    parse_profile,
+)
 from .rules import MET, UNKNOWN, UNMET, ConditionResult, combine, evaluate_condition
 from .text import ChineseTokenizer
 
@@ -43,6 +56,7 @@ MONEY_SATURATION_WAN = 3000.0
 # (e.g. "in any Zhongshan town") is generic too.
 GENERIC_FIELDS = frozenset({"sector", "registered_in_zhongshan", "credit_ok", "above_scale", "town"})
 UNIVERSAL_SERVICE_FACTOR = 0.6
+VERDICT_CACHE_SIZE = 50_000
 
 # Flags of the profile that say something about the firm's needs, as text for relevance.
 _FLAG_TEXT = {
@@ -162,6 +176,15 @@ class Matcher:
             [item_document(p, it) for p, it in self.pairs_], [it.item_id for _, it in self.pairs_]
         )
         self.extra_conditions_ = {p.policy_id: _implied_conditions(p) for p in kb.policies}
+        # The parts of an item's answer that do not depend on the firm, built once.
+        self.static_ = [_static_entry(p, it) for p, it in self.pairs_]
+        self.item_conditions_ = [[*self.extra_conditions_[p.policy_id], *it.conditions] for p, it in self.pairs_]
+        self.item_fields_ = [tuple(sorted(_fields_read(conds, it))) for conds, (_, it) in
+                             zip(self.item_conditions_, self.pairs_, strict=True)]
+        self.verdict_cache_: dict[tuple, _Verdict] = {}
+        self.condition_fields_ = {id(c): tuple(sorted(c.rule.fields_used())) if c.rule else ()
+                                  for conds in self.item_conditions_ for c in conds}
+        self.condition_cache_: dict[tuple, ConditionResult] = {}
         return self
 
     # -- query ---------------------------------------------------------------------------
@@ -179,69 +202,172 @@ class Matcher:
     # -- matching ------------------------------------------------------------------------
     def match(self, profile: Profile | dict, *, as_of: date | str | None = None,
               include_expired: bool = False) -> MatchResult:
-        parsed = parse_profile(profile)
-        prof, warnings = parsed.profile, list(parsed.warnings)
+        """Match one profile (a dict in the contract's fields, or a :class:`Profile`)."""
+        return next(self.match_many([profile], as_of=as_of, include_expired=include_expired))
+
+    def match_many(self, profiles: Iterable[Profile | dict], *, as_of: date | str | None = None,
+                   include_expired: bool = False, chunk_size: int = 256) -> Iterator[MatchResult]:
+        """Match profiles in order. The query texts of a chunk are vectorised in one call,
+        which is most of the saving in a batch. Raises :class:`ProfileError` on a bad profile."""
         day = parse_as_of(as_of)
-        query = self.query_text(prof)
-        relevance = self.index_.score(query)
-        query_words = self.index_.transform_query(query)[0] if query.strip() else None
+        live = self._live_policies(day, include_expired)
+        chunk: list[ProfileParse] = []
+        for profile in profiles:
+            chunk.append(parse_profile(profile))
+            if len(chunk) >= chunk_size:
+                yield from self._match_chunk(chunk, day, live)
+                chunk = []
+        if chunk:
+            yield from self._match_chunk(chunk, day, live)
 
-        by_policy: dict[str, list[dict[str, Any]]] = {}
-        raw_items: list[tuple[PolicyRecord, SupportItem, dict[str, Any], float]] = []
-        for row, (policy, item) in enumerate(self.pairs_):
-            entry, potential = self._match_item(policy, item, prof, float(relevance[row]), query_words, row)
-            by_policy.setdefault(policy.policy_id, []).append(entry)
-            raw_items.append((policy, item, entry, potential))
-
-        results = []
+    def _live_policies(self, day: date, include_expired: bool) -> dict[str, tuple[str, str]]:
+        live: dict[str, tuple[str, str]] = {}
         for policy in self.kb_.policies:
             validity, note = validity_at(policy, day)
-            if validity == "expired" and not include_expired:
+            if validity != "expired" or include_expired:
+                live[policy.policy_id] = (validity, note)
+        return live
+
+    def _match_chunk(self, chunk: list[ProfileParse], day: date, live: dict[str, tuple[str, str]]) -> Iterator[MatchResult]:
+        queries = [self.query_text(p.profile) for p in chunk]
+        relevance, word_vectors = self.index_.score_many(queries)
+        for i, parsed in enumerate(chunk):
+            lo, hi = word_vectors.indptr[i], word_vectors.indptr[i + 1]
+            terms = self.index_.matched_terms((word_vectors.indices[lo:hi], word_vectors.data[lo:hi]))
+            yield self._match_one(parsed, day, live, relevance[i], terms)
+
+    def _match_one(self, parsed: ProfileParse, day: date, live: dict[str, tuple[str, str]],
+                   relevance: np.ndarray, terms: dict[int, list[str]]) -> MatchResult:
+        prof = parsed.profile
+        by_policy: dict[str, list[dict[str, Any]]] = {pid: [] for pid in live}
+        raw_items: list[tuple[PolicyRecord, dict[str, Any], float]] = []
+        for row, (policy, _item) in enumerate(self.pairs_):
+            if policy.policy_id not in live:
+                continue
+            entry, potential = self._match_item(row, prof, float(relevance[row]), terms.get(row, []))
+            by_policy[policy.policy_id].append(entry)
+            raw_items.append((policy, entry, potential))
+        results = []
+        for policy in self.kb_.policies:
+            if policy.policy_id not in live:
                 continue
             items = sorted(by_policy[policy.policy_id], key=_sort_key, reverse=True)
-            results.append(_policy_entry(policy, items, validity, note))
+            results.append(_policy_entry(policy, items, *live[policy.policy_id]))
         results.sort(key=_sort_key, reverse=True)
-        kept = {r["policy_id"] for r in results}
-        near = _near_misses([(p, it, e, pot) for p, it, e, pot in raw_items if p.policy_id in kept])
-        return MatchResult(as_of=day, results=results, profile=prof, warnings=warnings, near_misses=near)
+        return MatchResult(as_of=day, results=results, profile=prof, warnings=list(parsed.warnings),
+                           near_misses=_near_misses(raw_items))
 
-    def _match_item(self, policy: PolicyRecord, item: SupportItem, profile: Profile, rel_raw: float,
-                    query_words, row: int) -> tuple[dict[str, Any], float]:
-        conditions = [*self.extra_conditions_[policy.policy_id], *item.conditions]
-        results = [evaluate_condition(c, profile) for c in conditions]
+    def _item_verdict(self, row: int, profile: Profile) -> _Verdict:
+        """Everything about an item that depends on the profile but not on its text: the
+        condition verdicts, status, amount and ranking features.
+
+        It reads only a handful of profile fields, and firms in one batch share most of
+        them (sector, 规上, town …), so it is memoised on exactly those values.
+        """
+        key = (row, *(_hashable(getattr(profile, f)) for f in self.item_fields_[row]))
+        hit = self.verdict_cache_.get(key)
+        if hit is not None:
+            return hit
+        policy, item = self.pairs_[row]
+        conditions = self.item_conditions_[row]
+        results = [self._condition(c, profile) for c in conditions]
         results.extend(_applicant_results(item))
         status = combine([r.verdict for r in results])
         amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
         potential = (amount.high or 0.0) if amount else 0.0
         universal = item.amount.kind == "non_monetary" and not any(c.rule is not None for c in conditions)
-        rel = relevance_feature(rel_raw)
-        score = item_score(status, confirmation_feature(results), evidence_feature(results), rel,
-                           money_feature(potential) if status != "ineligible" else 0.0, universal=universal)
+        verdict = _Verdict(
+            status=status,
+            conditions=[r.to_dict() for r in results],
+            amount=_amount_dict(amount, status),
+            amount_note="；".join(amount.notes) if amount is not None and amount.high is None else None,
+            hints=_item_hints(results, status),
+            potential=potential,
+            # the score without its relevance term, which is the only per-firm text part
+            base_score=item_score(status, confirmation_feature(results), evidence_feature(results), 0.0,
+                                  money_feature(potential) if status != "ineligible" else 0.0, universal=universal),
+        )
+        if len(self.verdict_cache_) >= VERDICT_CACHE_SIZE:
+            self.verdict_cache_.clear()
+        self.verdict_cache_[key] = verdict
+        return verdict
+
+    def _condition(self, condition: Condition, profile: Profile) -> ConditionResult:
+        """A condition's verdict, memoised on the values it reads (a second, finer cache: when
+        a firm's revenue misses the item cache, its sector and town conditions still hit)."""
+        key = (id(condition), *(_hashable(getattr(profile, f)) for f in self.condition_fields_[id(condition)]))
+        hit = self.condition_cache_.get(key)
+        if hit is None:
+            if len(self.condition_cache_) >= VERDICT_CACHE_SIZE:
+                self.condition_cache_.clear()
+            hit = self.condition_cache_[key] = evaluate_condition(condition, profile)
+        return hit
+
+    def _match_item(self, row: int, profile: Profile, rel_raw: float,
+                    matched_terms: list[str]) -> tuple[dict[str, Any], float]:
+        v = self._item_verdict(row, profile)
+        score = v.base_score + W_RELEVANCE * relevance_feature(rel_raw)
         entry: dict[str, Any] = {
-            "item_id": item.item_id,
-            "title": item.title,
-            "status": status,
+            "item_id": self.pairs_[row][1].item_id,
+            "title": self.pairs_[row][1].title,
+            "status": v.status,
             "score": round(score, 4),
-            "amount_wan": _amount_dict(amount, status),
-            "conditions": [r.to_dict() for r in results],
-            "matched_terms": self.index_.matched_terms(query_words, row) if query_words is not None else [],
-            "near_misses": _item_hints(results, status),
+            "amount_wan": v.amount,
+            "conditions": v.conditions,
+            "matched_terms": matched_terms,
+            "near_misses": v.hints,
             "relevance": round(rel_raw, 4),
-            "support_type": item.support_type,
-            "description": item.description,
-            "amount_text": item.amount.text,
-            "amount_note": "；".join(amount.notes) if amount is not None and amount.high is None else None,
-            "period": item.period.model_dump(by_alias=True, exclude_none=True),
-            "how_to_apply": item.how_to_apply.model_dump(exclude_none=True, exclude_defaults=True),
-            "department": item.department or policy.department,
-            "contact": item.contact or policy.contact,
-            "confidence": item.confidence,
-            "missing": item.missing,
-            "sources": item.sources,
-            "exclusive_group": item.exclusive_group,
-            "applicant": item.applicant,
+            "amount_note": v.amount_note,
+            **self.static_[row],
         }
-        return entry, potential
+        return entry, v.potential
+
+
+def _static_entry(policy: PolicyRecord, item: SupportItem) -> dict[str, Any]:
+    return {
+        "support_type": item.support_type,
+        "description": item.description,
+        "amount_text": item.amount.text,
+        "period": item.period.model_dump(by_alias=True, exclude_none=True),
+        "how_to_apply": item.how_to_apply.model_dump(exclude_none=True, exclude_defaults=True),
+        "department": item.department or policy.department,
+        "contact": item.contact or policy.contact,
+        "confidence": item.confidence,
+        "missing": item.missing,
+        "sources": item.sources,
+        "exclusive_group": item.exclusive_group,
+        "applicant": item.applicant,
+    }
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    status: str
+    conditions: list[dict[str, Any]]
+    amount: dict[str, Any] | None
+    amount_note: str | None
+    hints: list[str]
+    potential: float
+    base_score: float
+
+
+def _fields_read(conditions: list[Condition], item: SupportItem) -> set[str]:
+    """The profile fields an item's verdict and amount depend on."""
+    fields: set[str] = set()
+    for c in conditions:
+        if c.rule is not None:
+            fields |= c.rule.fields_used()
+    a = item.amount
+    formulas = [a.formula, *(u.formula for u in a.upgrades)]
+    fields |= {f.base for f in formulas if f is not None and f.base in PROFILE_FIELDS}
+    fields |= {f for u in a.upgrades for f in u.when.fields_used()}
+    if a.cap_field:
+        fields.add(a.cap_field)
+    return fields
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _implied_conditions(policy: PolicyRecord) -> list[Condition]:
@@ -359,7 +485,7 @@ def _policy_entry(policy: PolicyRecord, items: list[dict[str, Any]], validity: s
 def _near_misses(rows) -> list[dict[str, Any]]:
     """Items the firm is one or two checkable facts away from, most money first."""
     out = []
-    for policy, _item, entry, potential in rows:
+    for policy, entry, potential in rows:
         if entry["status"] != "ineligible" or potential <= 0:
             continue
         unmet = [c for c in entry["conditions"] if c["verdict"] == UNMET]

@@ -73,9 +73,7 @@ def is_blank(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    if isinstance(value, str) and not value.strip():
-        return True
-    return False
+    return bool(isinstance(value, str) and not value.strip())
 
 
 def parse_bool(value: Any) -> bool:
@@ -356,9 +354,9 @@ class Rule(_Strict):
             bad = [v for v in values if v not in LISTING_STAGES]
             if bad:
                 raise ValueError(f"unknown listing stage {bad}")
-        if kind in NUMERIC_KINDS and self.op not in {"in", "not_in"}:
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                raise ValueError(f"op '{self.op}' on '{self.field}' needs numbers")
+        numbers_only = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if kind in NUMERIC_KINDS and self.op not in {"in", "not_in"} and not numbers_only:
+            raise ValueError(f"op '{self.op}' on '{self.field}' needs numbers")
         return self
 
     def fields_used(self) -> set[str]:

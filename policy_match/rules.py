@@ -35,12 +35,18 @@ class ConditionResult:
     fields: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict:
+        """The contract's condition object. Built once per result (results are memoised and
+        shared between firms, so treat the dict as read-only)."""
+        cached = self.__dict__.get("_dict")
+        if cached is not None:
+            return cached
         c = self.condition
         out = {"text": c.text, "verdict": self.verdict, "source": c.source, "reason": self.reason}
         if c.clause:
             out["clause"] = c.clause
         if c.kind != "requirement":
             out["kind"] = c.kind
+        object.__setattr__(self, "_dict", out)
         return out
 
 

@@ -39,7 +39,7 @@ def test_every_catalog_id_loads_and_agrees_with_catalog(kb):
 
 
 def test_items_carry_sources_and_confidence(kb):
-    for policy, item in kb.items():
+    for _policy, item in kb.items():
         assert item.sources, item.item_id
         assert item.confidence in {"primary", "secondary", "partial"}
         if item.confidence == "partial":
