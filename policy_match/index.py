@@ -46,6 +46,11 @@ def combine_scores(word: np.ndarray, char: np.ndarray, word_weight: float = WORD
     return word_weight * word + (1.0 - word_weight) * char
 
 
+def _given_words(words: list[str]) -> list[str]:
+    """Analyzer for text already segmented by :class:`ChineseTokenizer`."""
+    return words
+
+
 class RelevanceIndex:
     """Rank documents against a free-text query with word + character TF-IDF."""
 
@@ -58,23 +63,27 @@ class RelevanceIndex:
     def fit(self, documents: Sequence[str], ids: Sequence[str] | None = None) -> RelevanceIndex:
         tok = self.tokenizer or default_tokenizer()
         self.tokenizer_ = tok
-        self.word_vectorizer_ = TfidfVectorizer(
-            tokenizer=tok.words, lowercase=False, token_pattern=None, sublinear_tf=True, norm="l2"
-        )
+        # Both views start from the same jieba words, so segment each text once and hand the
+        # vectorizers the words (word view) and their concatenation (character view).
+        self.word_vectorizer_ = TfidfVectorizer(analyzer=_given_words, sublinear_tf=True, norm="l2")
         self.char_vectorizer_ = TfidfVectorizer(
             analyzer="char", ngram_range=self.char_ngram_range, lowercase=False, sublinear_tf=True, norm="l2",
-            preprocessor=tok.canonical_text,
         )
-        self.word_matrix_ = self.word_vectorizer_.fit_transform(documents).tocsr()
-        self.char_matrix_ = self.char_vectorizer_.fit_transform(documents).tocsr()
+        words = [tok.words(d) for d in documents]
+        self.word_matrix_ = self.word_vectorizer_.fit_transform(words).tocsr()
+        self.char_matrix_ = self.char_vectorizer_.fit_transform(["".join(w) for w in words]).tocsr()
         self.ids_ = list(ids) if ids is not None else [str(i) for i in range(len(documents))]
         self.vocabulary_ = self.word_vectorizer_.get_feature_names_out()
         self.word_matrix_csc_ = self.word_matrix_.tocsc()
+        # Transposed once here rather than on every query batch.
+        self.word_matrix_t_ = self.word_matrix_.T.tocsr()
+        self.char_matrix_t_ = self.char_matrix_.T.tocsr()
         return self
 
     def transform_query(self, query: str) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-        return (self.word_vectorizer_.transform([query]).tocsr(),
-                self.char_vectorizer_.transform([query]).tocsr())
+        words = self.tokenizer_.words(query)
+        return (self.word_vectorizer_.transform([words]).tocsr(),
+                self.char_vectorizer_.transform(["".join(words)]).tocsr())
 
     def score(self, query: str | tuple[sparse.csr_matrix, sparse.csr_matrix]) -> np.ndarray:
         """Relevance of every document to ``query`` (text, or its ``transform_query``), in [0, 1]."""
@@ -88,9 +97,10 @@ class RelevanceIndex:
 
     def score_many(self, queries: Sequence[str]) -> tuple[np.ndarray, sparse.csr_matrix]:
         """Relevance of every document to each query (rows), and the queries' word vectors."""
-        qw = self.word_vectorizer_.transform(queries).tocsr()
-        qc = self.char_vectorizer_.transform(queries).tocsr()
-        scores = combine_scores((qw @ self.word_matrix_.T).toarray(), (qc @ self.char_matrix_.T).toarray(),
+        words = [self.tokenizer_.words(q) for q in queries]
+        qw = self.word_vectorizer_.transform(words).tocsr()
+        qc = self.char_vectorizer_.transform(["".join(w) for w in words]).tocsr()
+        scores = combine_scores((qw @ self.word_matrix_t_).toarray(), (qc @ self.char_matrix_t_).toarray(),
                                 self.word_weight)
         return scores, qw
 

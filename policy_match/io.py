@@ -239,6 +239,10 @@ def summary_row(row: int, profile: Profile, result: MatchResult) -> dict[str, An
     }
 
 
+SUMMARY_COLUMNS = ["行号", "企业名称", "统一社会信用代码", "所在镇街", "可申请政策数", "可能符合政策数",
+                   "确定可得(万元)", "最高可得(万元)", "推荐前三", "差一点就能享受", "提示"]
+DETAIL_COLUMNS = ["行号", "企业名称", "政策排名", "政策编号", "政策名称", "有效性", "事项编号", "支持事项", "结论",
+                  "确定可得(万元)", "最高可得(万元)", "金额计算", "不满足的条件", "待确认的条件", "下一步", "主管部门", "来源"]
 STATUS_ZH = {"eligible": "可申请", "possible": "可能符合·待确认", "ineligible": "暂不符合"}
 VALIDITY_ZH = {"current": "有效", "expired": "已过期", "unknown": "有效期待确认"}
 
@@ -276,26 +280,33 @@ def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[dict[st
 
 
 def write_workbook(result: BatchResult, path: str | Path | io.BytesIO) -> None:
-    """Write the results workbook: 企业汇总, 政策明细, 校验失败, 说明 (readable in Excel and WPS)."""
-    summary = pd.DataFrame(result.summaries)
-    with pd.ExcelWriter(path, engine="openpyxl") as xl:
-        summary.to_excel(xl, sheet_name="企业汇总", index=False)
-        pd.DataFrame(result.details).to_excel(xl, sheet_name="政策明细", index=False)
-        errors = pd.DataFrame(result.errors, columns=["行号", "企业名称", "字段", "填写的值", "原因"])
-        errors.to_excel(xl, sheet_name="校验失败", index=False)
-        notes = [
-            ("匹配基准日", result.as_of.isoformat()),
-            ("成功匹配企业数", result.ok_rows),
-            ("校验失败行数", len({e["行号"] for e in result.errors})),
-            ("忽略的列", "、".join(result.ignored_columns) or "无"),
-            ("说明", "金额单位为万元；“最高可得”为政策上限估算，“确定可得”仅计入条件均已满足的定额事项。"),
-        ]
-        pd.DataFrame(notes, columns=["项目", "内容"]).to_excel(xl, sheet_name="说明", index=False)
-        for ws in xl.book.worksheets:
-            for col in ws.columns:
-                width = max((len(str(c.value)) if c.value is not None else 0) for c in col[:200])
-                ws.column_dimensions[col[0].column_letter].width = min(60, max(8, width * 1.6))
-            ws.freeze_panes = "A2"
+    """Write the results workbook: 企业汇总, 政策明细, 校验失败, 说明 (readable in Excel and WPS).
+
+    Written with XlsxWriter, several times faster than openpyxl on tens of thousands of rows.
+    """
+    notes = [
+        ("匹配基准日", result.as_of.isoformat()),
+        ("成功匹配企业数", result.ok_rows),
+        ("校验失败行数", len({e["行号"] for e in result.errors})),
+        ("忽略的列", "、".join(result.ignored_columns) or "无"),
+        ("说明", "金额单位为万元；“最高可得”为按政策条款估算的上限，“确定可得”仅计入条件均已满足的定额事项；"
+                 "政策明细列出可申请、可能符合的事项，以及差一两项条件的事项。"),
+    ]
+    sheets = {
+        "企业汇总": pd.DataFrame(result.summaries, columns=SUMMARY_COLUMNS),
+        "政策明细": pd.DataFrame(result.details, columns=DETAIL_COLUMNS),
+        "校验失败": pd.DataFrame(result.errors, columns=["行号", "企业名称", "字段", "填写的值", "原因"]),
+        "说明": pd.DataFrame(notes, columns=["项目", "内容"]),
+    }
+    with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
+        for name, frame in sheets.items():
+            frame.to_excel(xl, sheet_name=name, index=False)
+            ws = xl.sheets[name]
+            ws.freeze_panes(1, 0)
+            for i, col in enumerate(frame.columns):
+                sample = frame[col].head(200).astype(str).map(len).max() if len(frame) else 0
+                width = max(len(str(col)) * 2, int(sample) * 1.6 if sample == sample else 8)
+                ws.set_column(i, i, min(60, max(8, width)))
 
 
 def template_frame() -> pd.DataFrame:

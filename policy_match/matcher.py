@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -185,6 +186,11 @@ class Matcher:
         self.condition_fields_ = {id(c): tuple(sorted(c.rule.fields_used())) if c.rule else ()
                                   for conds in self.item_conditions_ for c in conds}
         self.condition_cache_: dict[tuple, ConditionResult] = {}
+        self.item_getters_ = [_getter(fields) for fields in self.item_fields_]
+        self.condition_getters_ = {key: _getter(fields) for key, fields in self.condition_fields_.items()}
+        # Room for a few hundred distinct firms' verdicts before the caches start over.
+        self.cache_size_ = max(VERDICT_CACHE_SIZE, 30 * len(self.pairs_))
+        self.live_cache_: dict[tuple[date, bool], dict[str, tuple[str, str]]] = {}
         return self
 
     # -- query ---------------------------------------------------------------------------
@@ -221,11 +227,17 @@ class Matcher:
             yield from self._match_chunk(chunk, day, live)
 
     def _live_policies(self, day: date, include_expired: bool) -> dict[str, tuple[str, str]]:
+        cached = self.live_cache_.get((day, include_expired))
+        if cached is not None:
+            return cached
         live: dict[str, tuple[str, str]] = {}
         for policy in self.kb_.policies:
             validity, note = validity_at(policy, day)
             if validity != "expired" or include_expired:
                 live[policy.policy_id] = (validity, note)
+        if len(self.live_cache_) > 64:
+            self.live_cache_.clear()
+        self.live_cache_[(day, include_expired)] = live
         return live
 
     def _match_chunk(self, chunk: list[ProfileParse], day: date, live: dict[str, tuple[str, str]]) -> Iterator[MatchResult]:
@@ -239,12 +251,13 @@ class Matcher:
     def _match_one(self, parsed: ProfileParse, day: date, live: dict[str, tuple[str, str]],
                    relevance: np.ndarray, terms: dict[int, list[str]]) -> MatchResult:
         prof = parsed.profile
+        values = {name: _hashable(getattr(prof, name)) for name in PROFILE_FIELDS}
         by_policy: dict[str, list[dict[str, Any]]] = {pid: [] for pid in live}
         raw_items: list[tuple[PolicyRecord, dict[str, Any], float]] = []
         for row, (policy, _item) in enumerate(self.pairs_):
             if policy.policy_id not in live:
                 continue
-            entry, potential = self._match_item(row, prof, float(relevance[row]), terms.get(row, []))
+            entry, potential = self._match_item(row, prof, values, float(relevance[row]), terms.get(row, []))
             by_policy[policy.policy_id].append(entry)
             raw_items.append((policy, entry, potential))
         results = []
@@ -257,20 +270,20 @@ class Matcher:
         return MatchResult(as_of=day, results=results, profile=prof, warnings=list(parsed.warnings),
                            near_misses=_near_misses(raw_items))
 
-    def _item_verdict(self, row: int, profile: Profile) -> _Verdict:
+    def _item_verdict(self, row: int, profile: Profile, values: dict[str, Any]) -> _Verdict:
         """Everything about an item that depends on the profile but not on its text: the
         condition verdicts, status, amount and ranking features.
 
         It reads only a handful of profile fields, and firms in one batch share most of
         them (sector, 规上, town …), so it is memoised on exactly those values.
         """
-        key = (row, *(_hashable(getattr(profile, f)) for f in self.item_fields_[row]))
+        key = (row, *self.item_getters_[row](values))
         hit = self.verdict_cache_.get(key)
         if hit is not None:
             return hit
         policy, item = self.pairs_[row]
         conditions = self.item_conditions_[row]
-        results = [self._condition(c, profile) for c in conditions]
+        results = [self._condition(c, profile, values) for c in conditions]
         results.extend(_applicant_results(item))
         status = combine([r.verdict for r in results])
         amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
@@ -287,25 +300,25 @@ class Matcher:
             base_score=item_score(status, confirmation_feature(results), evidence_feature(results), 0.0,
                                   money_feature(potential) if status != "ineligible" else 0.0, universal=universal),
         )
-        if len(self.verdict_cache_) >= VERDICT_CACHE_SIZE:
+        if len(self.verdict_cache_) >= self.cache_size_:
             self.verdict_cache_.clear()
         self.verdict_cache_[key] = verdict
         return verdict
 
-    def _condition(self, condition: Condition, profile: Profile) -> ConditionResult:
+    def _condition(self, condition: Condition, profile: Profile, values: dict[str, Any]) -> ConditionResult:
         """A condition's verdict, memoised on the values it reads (a second, finer cache: when
         a firm's revenue misses the item cache, its sector and town conditions still hit)."""
-        key = (id(condition), *(_hashable(getattr(profile, f)) for f in self.condition_fields_[id(condition)]))
+        key = (id(condition), *self.condition_getters_[id(condition)](values))
         hit = self.condition_cache_.get(key)
         if hit is None:
-            if len(self.condition_cache_) >= VERDICT_CACHE_SIZE:
+            if len(self.condition_cache_) >= self.cache_size_:
                 self.condition_cache_.clear()
             hit = self.condition_cache_[key] = evaluate_condition(condition, profile)
         return hit
 
-    def _match_item(self, row: int, profile: Profile, rel_raw: float,
+    def _match_item(self, row: int, profile: Profile, values: dict[str, Any], rel_raw: float,
                     matched_terms: list[str]) -> tuple[dict[str, Any], float]:
-        v = self._item_verdict(row, profile)
+        v = self._item_verdict(row, profile, values)
         score = v.base_score + W_RELEVANCE * relevance_feature(rel_raw)
         entry: dict[str, Any] = {
             "item_id": self.pairs_[row][1].item_id,
@@ -364,6 +377,16 @@ def _fields_read(conditions: list[Condition], item: SupportItem) -> set[str]:
     if a.cap_field:
         fields.add(a.cap_field)
     return fields
+
+
+def _getter(fields: tuple[str, ...]):
+    """A function returning the values of ``fields`` from a dict, always as a tuple."""
+    if not fields:
+        return lambda values: ()
+    if len(fields) == 1:
+        name = fields[0]
+        return lambda values: (values[name],)
+    return itemgetter(*fields)
 
 
 def _hashable(value: Any) -> Any:

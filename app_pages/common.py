@@ -1,0 +1,577 @@
+"""Shared UI code for the pages: cached resources, the profile form, result cards, batch helpers.
+
+Pages only call the package (``policy_match``); nothing here decides eligibility or amounts.
+Every piece of user-supplied text (firm name, plans, a rejected value) goes through
+:func:`md` before it reaches markdown, so it shows as text and is never interpreted as
+markup; no element is rendered with ``unsafe_allow_html``.
+
+Reused by the visits page:
+
+- ``profile_form(key_prefix, defaults) -> dict | None``: the raw profile dict on submit;
+- ``run_match(raw, as_of=..., include_expired=...) -> dict`` (raises ``ProfileError``);
+- ``render_profile_problems(problems)``: the Chinese error box for a ``ProfileError``;
+- ``render_results(result_dict, key_prefix=...)``: summary, cards, near misses, chart.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from policy_match.fields import LISTING_STAGES, PROFILE_FIELDS, QUALIFICATIONS, SECTORS, TOWNS, field_label
+from policy_match.io import (
+    STATUS_ZH,
+    VALIDITY_ZH,
+    BatchInput,
+    BatchResult,
+    InputError,
+    map_columns,
+    read_table,
+    run_batch,
+    template_frame,
+    write_workbook,
+)
+from policy_match.knowledge import KnowledgeBase, bundled_knowledge_base
+from policy_match.matcher import Matcher, default_matcher
+from policy_match.model import FieldProblem, ProfileError, parse_profile
+
+# --------------------------------------------------------------------------------------
+# Cached resources
+# --------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="正在加载政策库与检索索引…")
+def get_matcher() -> Matcher:
+    """The fitted matcher over the bundled policies, shared by all sessions."""
+    return default_matcher()
+
+
+@st.cache_resource(show_spinner=False)
+def get_knowledge_base() -> KnowledgeBase:
+    return bundled_knowledge_base()
+
+
+# --------------------------------------------------------------------------------------
+# Chinese labels
+# --------------------------------------------------------------------------------------
+
+UNSET = "未填写"
+YES_NO = (UNSET, "是", "否")
+STATUS_COLOR = {"eligible": "green", "possible": "orange", "ineligible": "gray"}
+STATUS_ICON = {"eligible": "✅", "possible": "🟡", "ineligible": "⛔"}
+VALIDITY_COLOR = {"current": "green", "expired": "red", "unknown": "yellow"}
+VERDICT_ICON = {"met": "✔", "unmet": "✘", "unknown": "?"}
+VERDICT_ZH = {"met": "满足", "unmet": "不满足", "unknown": "待确认"}
+PACKAGE_ZH = {"confirmed": "是（已确认）", "probable": "很可能", "no": "否"}
+LEVEL_ZH = {"city": "市级", "province": "省级", "town": "镇街级"}
+CONFIDENCE_ZH = {
+    "primary": "高（依据政策原文）",
+    "secondary": "中（依据权威转载或官方解读）",
+    "partial": "部分（公开信息不完整）",
+}
+APPLICANT_ZH = {
+    "enterprise": "企业", "platform": "平台运营方", "park_operator": "园区运营主体",
+    "town_government": "镇街政府", "government": "政府部门（企业不直接申报）", "individual": "个人",
+}
+SECTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "基本信息": ("name", "credit_code", "town", "registered_in_zhongshan", "founded_year", "sector", "industry"),
+    "规模与经营": ("above_scale", "newly_above_scale_year", "annual_revenue_wan", "revenue_growth_pct", "employees",
+                "paid_in_capital_wan", "local_contribution_wan", "rd_expense_wan"),
+    "资质与信用": ("qualifications", "listing_stage", "credit_ok"),
+    "发展计划与投资": ("plans", "planned_investment_wan", "equipment_software_investment_wan", "loan_interest_wan",
+                "buying_land_first_time", "relocating_from_renovation_area", "leased_area_m2", "digital_level"),
+    "跨境电商": ("cross_border_ecommerce", "cross_border_sales_usd_wan", "independent_site_fee_wan",
+             "overseas_marketing_wan"),
+}
+FIELD_HELP = {
+    "registered_in_zhongshan": "注册地、经营地、纳税地均在中山市",
+    "sector": "国民经济行业分类（GB/T 4754-2017）门类",
+    "industry": "例如：灯饰照明制造、五金制品、跨境电商",
+    "above_scale": "工业：年主营业务收入 2000 万元及以上；批零住餐为限额以上；服务业为规模以上",
+    "newly_above_scale_year": "首次纳入规上统计名录的年份",
+    "revenue_growth_pct": "百分数：增长 35% 填 35，下降 10% 填 -10",
+    "local_contribution_wan": "市、镇两级财政分成的税收合计",
+    "credit_ok": "未被列入失信、经营异常名录，近三年无重大违法记录",
+    "plans": "用自己的话写：扩产、上设备、上 MES/ERP、买地、搬迁、融资、上市、出口……写得越具体，推荐越准",
+    "equipment_software_investment_wan": "计划项目中设备和软件的投入",
+    "relocating_from_renovation_area": "因村镇低效工业园改造（工改）需要搬迁",
+    "leased_area_m2": "搬迁后在新址租赁的厂房面积",
+    "digital_level": "数字化改造后达到的数字化水平等级（1–4 级）",
+    "cross_border_sales_usd_wan": "单位：万美元",
+    "independent_site_fee_wan": "独立站 SaaS 年服务费或建站装修费",
+}
+
+# --------------------------------------------------------------------------------------
+# Plain text in markdown
+# --------------------------------------------------------------------------------------
+
+_MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md(text: object) -> str:
+    """Escape every ASCII punctuation mark so markdown shows ``text`` literally.
+
+    ``<script>alert(1)</script>`` becomes ``\\<script\\>alert\\(1\\)\\</script\\>``: shown
+    as typed, never parsed as HTML, a link, emphasis, LaTeX (``$``) or a colour directive.
+    """
+    return _MD_PUNCT.sub(r"\\\1", str(text)).replace("\n", "  \n")
+
+
+def fmt_wan(x: float | int | None) -> str:
+    if x is None:
+        return "—"
+    r = round(float(x), 2)
+    text = f"{int(r)}" if r.is_integer() else f"{r:.2f}".rstrip("0").rstrip(".")
+    return f"{text} 万元"
+
+
+def amount_text(amount: dict[str, Any] | None) -> str:
+    """A policy's or item's range in words."""
+    if amount is None:
+        return "金额未公开或非资金类支持"
+    low, high = amount.get("low", 0) or 0, amount.get("high", 0) or 0
+    if high <= 0:
+        return "按现有信息暂无可计入金额"
+    if low >= high:
+        return fmt_wan(high)
+    if low <= 0:
+        return f"最高 {fmt_wan(high)}"
+    return f"{fmt_wan(low).removesuffix(' 万元')}–{fmt_wan(high)}"
+
+
+def link(src: str, label: str | None = None) -> str:
+    """A markdown link to a source URL; a non-URL source (a 文号) is shown as text."""
+    if not src.startswith(("http://", "https://")):
+        return md(src)
+    url = quote(src, safe=":/?&=#%~+,;@!$*'")
+    return f"[{md(label or urlsplit(src).netloc or src)}]({url.replace('(', '%28').replace(')', '%29')})"
+
+
+# --------------------------------------------------------------------------------------
+# The profile form
+# --------------------------------------------------------------------------------------
+
+
+def _field_label(name: str) -> str:
+    info = PROFILE_FIELDS[name]
+    if info.unit and info.unit not in {"年", "级"}:
+        return f"{info.label}（{info.unit}）"
+    return info.label
+
+
+def normalise_defaults(defaults: dict[str, Any] | None) -> dict[str, Any]:
+    """Pre-fill values in the profile's own types (是 → True, 古镇 → 古镇镇, 高企 → 高新技术企业).
+    A value the package rejects is dropped (the field shows as 未填写), the others are kept."""
+    data = {k: v for k, v in (defaults or {}).items() if k in PROFILE_FIELDS}
+    while data:
+        try:
+            return parse_profile(data).profile.known()
+        except ProfileError as exc:
+            bad = {p.field for p in exc.problems} & data.keys()
+            if not bad:
+                return {}
+            data = {k: v for k, v in data.items() if k not in bad}
+    return {}
+
+
+def _select(key: str, name: str, options: list, value: object, fmt: Callable[[Any], str] | None = None):
+    index = options.index(value) if value in options else 0
+    return st.selectbox(_field_label(name), options, index=index, key=key, help=FIELD_HELP.get(name),
+                        format_func=fmt or str)
+
+
+def _widget(prefix: str, name: str, d: dict[str, Any]) -> Any:
+    """Render one field's input and return its raw widget value."""
+    info = PROFILE_FIELDS[name]
+    key, value, label, help_ = f"{prefix}_{name}", d.get(name), _field_label(name), FIELD_HELP.get(name)
+    if name == "town":
+        return _select(key, name, [UNSET, *TOWNS], value)
+    if name == "sector":
+        return _select(key, name, [UNSET, *SECTORS], value,
+                       lambda c: c if c == UNSET else f"{c} {SECTORS[c]}")
+    if name == "listing_stage":
+        return _select(key, name, [UNSET, *LISTING_STAGES], value,
+                       lambda c: c if c == UNSET else LISTING_STAGES[c])
+    if name == "digital_level":
+        return _select(key, name, [UNSET, 1, 2, 3, 4], value, lambda c: c if c == UNSET else f"{c} 级")
+    if name == "qualifications":
+        chosen = [q for q in (value or []) if q in QUALIFICATIONS]
+        return st.multiselect(label, QUALIFICATIONS, default=chosen, key=key, placeholder="可多选；不填视为未知",
+                              help="已取得的认定或入库资格")
+    if info.kind == "bool":
+        return _select(key, name, list(YES_NO), {True: "是", False: "否"}.get(value, UNSET))
+    if info.kind == "int":
+        return st.number_input(label, value=None if value is None else int(value), step=1, format="%d", key=key,
+                               placeholder=UNSET, help=help_)
+    if info.kind == "float":
+        return st.number_input(label, value=None if value is None else float(value), step=1.0, format="%.2f",
+                               key=key, placeholder=UNSET, help=help_)
+    if name == "plans":
+        return st.text_area(label, value=value or "", key=key, height=220, help=help_,
+                            placeholder="例如：明年计划投入 3000 万元上 MES 系统和自动化产线，建设数字化车间；"
+                                        "考虑在本市购地扩产，启动股改准备上市。")
+    return st.text_input(label, value=value or "", key=key, help=help_, placeholder=UNSET)
+
+
+def _collect(values: dict[str, Any], no_qualifications: bool) -> dict[str, Any]:
+    """Widget values → the raw profile dict; 未填写 / empty / None are left out (= unknown)."""
+    raw: dict[str, Any] = {}
+    for name, value in values.items():
+        kind = PROFILE_FIELDS[name].kind
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if kind in {"bool", "choice"} or name == "digital_level":
+            if value == UNSET:
+                continue
+            if kind == "bool":
+                value = value == "是"
+        if name == "qualifications" and not value:
+            if no_qualifications:
+                raw[name] = []
+            continue
+        raw[name] = value
+    return raw
+
+
+def profile_form(key_prefix: str, defaults: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The enterprise profile form. Returns the raw profile dict (contract field names, only the
+    fields filled in) when submitted, else ``None``. Widget keys are ``f"{key_prefix}_{field}"``;
+    pass a different ``key_prefix`` to show a fresh form pre-filled with other ``defaults``."""
+    d = normalise_defaults(defaults)
+    values: dict[str, Any] = {}
+    with st.form(key=f"{key_prefix}_form", clear_on_submit=False, border=True):
+        st.caption("所有项目均为选填。未填写的项目按“待确认”处理，不会被当作“否”或 0。金额单位：万元。")
+        for section, names in SECTION_FIELDS.items():
+            with st.expander(section, expanded=section in {"基本信息", "发展计划与投资"}):
+                if section == "发展计划与投资":
+                    values["plans"] = _widget(key_prefix, "plans", d)
+                    names = tuple(n for n in names if n != "plans")
+                if section == "资质与信用":
+                    values["qualifications"] = _widget(key_prefix, "qualifications", d)
+                    no_quals = st.checkbox("以上资质均未取得", value=d.get("qualifications") == [],
+                                           key=f"{key_prefix}_no_qualifications",
+                                           help="勾选表示确认没有上述任何资质；不勾选且不选择则视为未知")
+                    names = tuple(n for n in names if n != "qualifications")
+                cols = st.columns(2)
+                for i, name in enumerate(names):
+                    with cols[i % 2]:
+                        values[name] = _widget(key_prefix, name, d)
+        submitted = st.form_submit_button("开始匹配", type="primary", key=f"{key_prefix}_submit", icon="🔍")
+    if not submitted:
+        return None
+    return _collect(values, no_quals)
+
+
+# --------------------------------------------------------------------------------------
+# Matching (a thin call into the package) and its errors
+# --------------------------------------------------------------------------------------
+
+
+def run_match(raw: dict[str, Any], *, as_of: date | str | None = None, include_expired: bool = False) -> dict[str, Any]:
+    """Validate and match one raw profile; raises ``ProfileError``. The result is
+    ``MatchResult.to_dict()`` plus ``profile`` (the validated known fields) for display."""
+    parsed = parse_profile(raw)
+    result = get_matcher().match(parsed.profile, as_of=as_of, include_expired=include_expired)
+    out = result.to_dict()
+    out["warnings"] = [*parsed.warnings, *out["warnings"]]
+    out["profile"] = parsed.profile.known()
+    return out
+
+
+def problem_lines(problems: list[FieldProblem]) -> list[str]:
+    """One markdown line per rejected field: Chinese label, the value as typed, the reason."""
+    lines = []
+    for p in problems:
+        value = "（空）" if p.value is None else str(p.value)
+        if len(value) > 80:
+            value = value[:80] + "…"
+        lines.append(f"- **{md(field_label(p.field))}**：填写的值 “{md(value)}” —— {md(p.message)}")
+    return lines
+
+
+def render_profile_problems(problems: list[FieldProblem]) -> None:
+    st.error("以下信息填写有误，请修改后重新提交（其余已填内容均已保留）：\n\n" + "\n".join(problem_lines(problems)),
+             icon="⚠️")
+
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+
+
+def result_totals(result: dict[str, Any]) -> dict[str, float | int]:
+    live = [r for r in result["results"] if r["status"] != "ineligible"]
+    return {
+        "eligible": sum(r["status"] == "eligible" for r in live),
+        "possible": sum(r["status"] == "possible" for r in live),
+        "high": round(sum((r["amount_wan"] or {}).get("high", 0) or 0 for r in live), 2),
+        "low": round(sum((r["amount_wan"] or {}).get("low", 0) or 0 for r in live), 2),
+    }
+
+
+def money_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """Money by policy (万元), for the chart: policies the firm may use, with an amount."""
+    rows = []
+    for r in result["results"]:
+        a = r["amount_wan"] or {}
+        if r["status"] != "ineligible" and (a.get("high") or 0) > 0:
+            rows.append({"政策": r.get("short_title") or r["title"], "最高可得（万元）": a["high"],
+                         "确定可得（万元）": a.get("low", 0), "结论": STATUS_ZH[r["status"]]})
+    return pd.DataFrame(rows, columns=["政策", "最高可得（万元）", "确定可得（万元）", "结论"])
+
+
+def render_money_chart(result: dict[str, Any], *, key_prefix: str) -> None:
+    frame = money_frame(result)
+    if frame.empty:
+        return
+    st.markdown("#### 各政策估计金额（万元）")
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("最高可得（万元）:Q", title="估计最高可得（万元）"),
+            y=alt.Y("政策:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
+            color=alt.Color("结论:N", title="结论",
+                            scale=alt.Scale(domain=[STATUS_ZH["eligible"], STATUS_ZH["possible"]],
+                                            range=["#2e7d32", "#ef8f00"])),
+            tooltip=["政策", "结论", "最高可得（万元）", "确定可得（万元）"],
+        )
+        .properties(height=max(120, 36 * len(frame)))
+    )
+    st.altair_chart(chart, key=f"{key_prefix}_money_chart", width="stretch")
+    st.caption("“最高可得”为按政策上限和所填数据估算的金额，实际以主管部门评审核定为准。")
+
+
+def _condition_line(c: dict[str, Any]) -> str:
+    icon = VERDICT_ICON.get(c["verdict"], "?")
+    kind = "（排除条件）" if c.get("kind") == "exclusion" else ""
+    src = f" · 来源：{link(c['source'], c.get('clause'))}" if c.get("source") else ""
+    reason = f" —— {md(c['reason'])}" if c.get("reason") and c["reason"] != c["text"] else ""
+    return f"- {icon} {VERDICT_ZH.get(c['verdict'], '')}：{kind}{md(c['text'])}{reason}{src}"
+
+
+def _how_to_apply(how: dict[str, Any]) -> list[str]:
+    """Markdown blocks (to be joined by blank lines) for an item's how-to-apply."""
+    blocks = []
+    if how.get("steps"):
+        blocks.append("**怎么申请**\n" + "\n".join(f"{i}. {md(s)}" for i, s in enumerate(how["steps"], 1)))
+    lines = []
+    if how.get("materials"):
+        lines.append("**申报材料**：" + "；".join(md(m) for m in how["materials"]))
+    for key, label in (("window", "申报时间"), ("channel", "申报渠道"), ("note", "说明")):
+        if how.get(key):
+            lines.append(f"**{label}**：{md(how[key])}")
+    if lines:
+        blocks.append("  \n".join(lines))
+    return blocks
+
+
+def render_item(item: dict[str, Any]) -> None:
+    """The body of one support item: conditions, amount, how to apply, confidence, sources."""
+    st.markdown(md(item["description"]))
+    st.markdown("**条件逐条核对**（✔ 满足　✘ 不满足　? 待确认）\n\n"
+                + "\n".join(_condition_line(c) for c in item["conditions"]) if item["conditions"]
+                else "**条件**：政策未列出企业须满足的条件")
+    a = item.get("amount_wan")
+    money = [f"**金额**：{amount_text(a)}"]
+    if a:
+        money.append(f"**计算方式**：{md(a.get('formula', ''))}")
+        if a.get("note"):
+            money.append(f"**说明**：{md(a['note'])}")
+        if a.get("potential_high"):
+            money.append(f"**若满足全部条件**：最高可达 {fmt_wan(a['potential_high'])}")
+    if item.get("amount_note"):
+        money.append(f"**说明**：{md(item['amount_note'])}")
+    money.append(f"**政策原文**：{md(item['amount_text'])}")
+    period = item.get("period") or {}
+    if period:
+        span = "–".join(p for p in (period.get("from"), period.get("to")) if p)
+        money.append(f"**执行期**：{md(span)}{'；' if span and period.get('note') else ''}{md(period.get('note') or '')}")
+    st.markdown("  \n".join(money))
+    blocks = _how_to_apply(item.get("how_to_apply") or {})
+    dept = [f"**受理部门**：{md(item['department'])}"] if item.get("department") else []
+    if item.get("contact"):
+        dept.append(f"**联系方式**：{md(item['contact'])}")
+    if dept:
+        blocks.append("  \n".join(dept))
+    if blocks:
+        st.markdown("\n\n".join(blocks))
+    conf = [f"**信息可信度**：{CONFIDENCE_ZH.get(item['confidence'], item['confidence'])}"]
+    if item.get("missing"):
+        conf.append(f"**尚未公开**：{md(item['missing'])}")
+    if item.get("applicant") and item["applicant"] != "enterprise":
+        conf.append(f"**申报主体**：{APPLICANT_ZH.get(item['applicant'], item['applicant'])}")
+    if item.get("matched_terms"):
+        conf.append(f"**与贵司情况相关的词**：{md('、'.join(item['matched_terms']))}")
+    conf.append("**来源**：" + "　".join(link(s) for s in item.get("sources", [])))
+    st.markdown("  \n".join(conf))
+
+
+def _item_label(item: dict[str, Any]) -> str:
+    a = item.get("amount_wan")
+    money = f" · {amount_text(a)}" if a and (a.get("high") or 0) > 0 else ""
+    return f"{STATUS_ICON[item['status']]} {md(item['title'])} · {STATUS_ZH[item['status']]}{money}"
+
+
+def render_policy_card(policy: dict[str, Any], rank: int, *, key_prefix: str) -> None:
+    with st.container(border=True, key=f"{key_prefix}_card_{rank}"):
+        st.markdown(f"##### {rank}. {md(policy['title'])}")
+        badges = [
+            f":{STATUS_COLOR[policy['status']]}-badge[{STATUS_ZH[policy['status']]}]",
+            f":{VALIDITY_COLOR[policy['validity']]}-badge[{VALIDITY_ZH[policy['validity']]}]",
+            f":blue-badge[{LEVEL_ZH.get(policy.get('level'), '')}]" if policy.get("level") else "",
+        ]
+        if policy.get("package_2022_02_15") in {"confirmed", "probable"}:
+            badges.append(":violet-badge[2022-02-15 政策包]")
+        st.markdown(" ".join(b for b in badges if b))
+        if policy.get("validity_note"):
+            st.caption(f"有效期：{md(policy['validity_note'])}")
+        items = policy["items"]
+        depts = list(dict.fromkeys(it["department"] for it in items if it.get("department")))
+        info = [f"**估计金额**：{amount_text(policy.get('amount_wan'))}",
+                f"**主管部门**：{md('；'.join(depts) or policy.get('department') or '未注明')}"]
+        if policy.get("doc_number"):
+            info.append(f"**文号**：{md(policy['doc_number'])}")
+        st.markdown("　｜　".join(info))
+        formulas = [f"- {STATUS_ICON[it['status']]} {md(it['title'])}：{amount_text(it['amount_wan'])}"
+                    f"（{md(it['amount_wan'].get('formula', ''))}）"
+                    for it in items if it["status"] != "ineligible" and it.get("amount_wan")
+                    and (it["amount_wan"].get("high") or 0) > 0]
+        if formulas:
+            st.markdown("**金额构成**\n" + "\n".join(formulas))
+        for item in items:
+            with st.expander(_item_label(item), expanded=False):
+                render_item(item)
+        if policy.get("sources"):
+            st.caption("政策来源：" + "　".join(link(s) for s in policy["sources"][:4]))
+
+
+def render_near_misses(result: dict[str, Any]) -> None:
+    near = result.get("near_misses") or []
+    if not near:
+        return
+    titles = {r["policy_id"]: r.get("short_title") or r["title"] for r in result["results"]}
+    st.markdown("### 差一点就能享受")
+    st.caption("只差一两项条件的支持事项：补齐这些条件后即可申请（金额为政策上限估算）。")
+    for n in near:
+        lines = [f"**{md(n['title'])}**（{md(titles.get(n['policy_id'], n['policy_id']))}）"
+                 f" —— 最高可达 {fmt_wan(n['potential_high'])}"]
+        lines += [f"- ✘ {md(u)}" for u in n.get("unmet", [])]
+        lines += [f"- 👉 {md(w)}" for w in n.get("what_would_change_it", [])]
+        st.markdown("\n".join(lines))
+
+
+def render_results(result: dict[str, Any], *, key_prefix: str) -> None:
+    """Everything about one match result: warnings, summary line, one card per policy (best
+    first), the near misses and a chart of the money by policy."""
+    for w in result.get("warnings") or []:
+        st.info(md(w), icon="ℹ️")
+    name = (result.get("profile") or {}).get("name")
+    st.markdown("### 匹配结果")
+    if name:
+        st.text(f"企业：{name}")
+    t = result_totals(result)
+    st.markdown(f"**可申请 {t['eligible']} 项 / 可能符合 {t['possible']} 项 / 估计最高 {fmt_wan(t['high'])}**")
+    st.caption(f"政策基准日 {result['as_of']}。“可能符合”表示没有不满足的条件，但有条件需要补充信息或人工核实；"
+               f"估计最高为各政策上限之和（确定可得 {fmt_wan(t['low'])}），实际以评审核定为准。")
+    results = result["results"]
+    if not results:
+        st.warning("基准日没有有效的政策。可打开“显示已过期政策”查看。")
+        return
+    shown = [r for r in results if r["status"] != "ineligible"]
+    hidden = len(results) - len(shown)
+    show_all = st.toggle(f"同时显示暂不符合的政策（{hidden} 项）", key=f"{key_prefix}_show_ineligible",
+                         disabled=hidden == 0)
+    if show_all:
+        shown = results
+    if not shown:
+        st.info("按目前填写的信息，没有可申请或可能符合的政策。可以看看下面“差一点就能享受”的事项。")
+    for rank, policy in enumerate(shown, 1):
+        render_policy_card(policy, rank, key_prefix=key_prefix)
+    render_near_misses(result)
+    render_money_chart(result, key_prefix=key_prefix)
+
+
+# --------------------------------------------------------------------------------------
+# Batch
+# --------------------------------------------------------------------------------------
+
+MAX_UPLOAD_MB = 50
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
+BATCH_TYPES = ("csv", "xlsx")
+
+
+def template_csv_bytes() -> bytes:
+    """The batch template as CSV in UTF-8 with BOM (opens correctly in Excel and WPS)."""
+    return template_frame().to_csv(index=False).encode("utf-8-sig")
+
+
+def load_batch_upload(data: bytes, filename: str) -> BatchInput:
+    """Read an uploaded batch file; raises ``InputError`` with a message for the user."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InputError(f"文件过大（{len(data) / 1048576:.1f} MB，上限 {MAX_UPLOAD_MB} MB），请拆分后上传")
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if suffix not in BATCH_TYPES:
+        raise InputError(f"不支持的文件类型“{filename}”：请上传 .csv 或 .xlsx 文件")
+    return map_columns(read_table(data, filename))
+
+
+def streamlit_progress(bar: Any, *, label: str = "正在匹配") -> Callable[..., Iterator]:
+    """Adapt ``st.progress`` to ``run_batch``'s ``progress(iterable, total)`` hook."""
+
+    def progress(iterable: Iterable, total: int) -> Iterator:
+        step = max(1, total // 100)
+        done = 0
+        for done, row in enumerate(iterable, 1):
+            if done % step == 0 or done == total:
+                bar.progress(min(1.0, done / total), text=f"{label}：{done}/{total} 家企业")
+            yield row
+        if total == 0 or done == 0:
+            bar.progress(1.0, text="没有可匹配的企业")
+
+    return progress
+
+
+def run_batch_matching(batch: BatchInput, *, as_of: date | str | None, include_expired: bool,
+                       progress: Callable[..., Iterator] | None = None) -> BatchResult:
+    return run_batch(batch, as_of=as_of, include_expired=include_expired, matcher=get_matcher(),
+                     progress=progress, workers=1)
+
+
+def town_frame(result: BatchResult) -> pd.DataFrame:
+    """Per town: firms, eligible policies, and the money the firms could still claim."""
+    cols = ["所在镇街", "企业数", "有可申请政策的企业数", "可申请政策数", "确定可得(万元)", "最高可得(万元)"]
+    summary = pd.DataFrame(result.summaries)
+    if summary.empty:
+        return pd.DataFrame(columns=cols)
+    summary["所在镇街"] = summary["所在镇街"].replace("", UNSET)
+    towns = summary.groupby("所在镇街", as_index=False).agg(
+        企业数=("行号", "count"),
+        有可申请政策的企业数=("可申请政策数", lambda s: int((s > 0).sum())),
+        可申请政策数=("可申请政策数", "sum"),
+        **{"确定可得(万元)": ("确定可得(万元)", "sum"), "最高可得(万元)": ("最高可得(万元)", "sum")},
+    )
+    towns = towns.sort_values(["最高可得(万元)", "企业数"], ascending=False, ignore_index=True)
+    for c in ("确定可得(万元)", "最高可得(万元)"):
+        towns[c] = towns[c].round(2)
+    return towns[cols]
+
+
+def error_frame(result: BatchResult) -> pd.DataFrame:
+    frame = pd.DataFrame(result.errors, columns=["行号", "企业名称", "字段", "填写的值", "原因"])
+    frame.insert(3, "字段名称", [field_label(f) for f in frame["字段"]])
+    return frame
+
+
+def workbook_bytes(result: BatchResult) -> bytes:
+    buffer = io.BytesIO()
+    write_workbook(result, buffer)
+    return buffer.getvalue()
