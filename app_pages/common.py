@@ -507,6 +507,10 @@ def render_results(result: dict[str, Any], *, key_prefix: str) -> None:
 MAX_UPLOAD_MB = 50
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 BATCH_TYPES = ("csv", "xlsx")
+# What the uploader offers in the browser's file picker. The MIME types name the same two
+# formats; listing them also leaves the extension check to ``load_batch_upload`` on the
+# server, so a wrong file gets our Chinese message instead of Streamlit's English exception.
+UPLOAD_TYPES = [*BATCH_TYPES, "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
 
 
 def template_csv_bytes() -> bytes:

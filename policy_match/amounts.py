@@ -58,7 +58,7 @@ def _per_period(formula: Formula, profile: Profile) -> tuple[float | None, str, 
     if t == "fixed":
         if formula.count > 1:
             return formula.value_wan * formula.count, f"{wan(formula.value_wan)} × {formula.count}", None
-        return formula.value_wan, wan(formula.value_wan), None
+        return formula.value_wan, f"定额 {wan(formula.value_wan)}", None
     base, label = _base_value(formula, profile)
     shown = format_value(formula.base, base) if formula.base in PROFILE_FIELDS else (f"{base:g}" if base is not None else "")
     if t == "rate":
@@ -136,6 +136,9 @@ def evaluate_amount(amount: Amount, profile: Profile, *, eligible: bool) -> Amou
     if result is None:
         return AmountResult(low=0.0, high=None, formula=amount.text, from_inputs=False, notes=tuple(notes))
     high, text, from_inputs = result
+    if not amount.guaranteed and not text.startswith("最高"):
+        text = f"最高 {text}" if amount.formula.type == "fixed" and amount.formula.count == 1 else text
+        text = text.replace("定额 ", "")
     low = high if (amount.guaranteed and eligible and from_inputs) else 0.0
     if not amount.guaranteed:
         notes.append("“最高/不超过”额度，实际金额以评审核定为准")

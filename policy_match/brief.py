@@ -31,7 +31,7 @@ MAX_POLICIES = 8
 MAX_NEAR_MISSES = 5
 MAX_MATERIALS = 10
 MAX_CONTACTS = 5
-MAX_TEXT = 400  # notes / follow-up beyond this are cut in the brief (the record keeps all)
+MAX_TEXT = 300  # notes / follow-up beyond this are cut in the brief (the record keeps all)
 
 _KEY_NUMBERS = (
     "annual_revenue_wan", "revenue_growth_pct", "employees", "rd_expense_wan", "local_contribution_wan",
@@ -53,7 +53,7 @@ def amount_text(amount: dict[str, Any] | None) -> str:
         return "非资金类或未公开"
     low, high = amount.get("low") or 0, amount["high"]
     if not high:
-        return "待核定"
+        return "—"
     if low == high:
         return _num(high)
     if not low:
@@ -205,8 +205,10 @@ def _table(doc, header: list[str], rows: list[list[str]], widths_cm: list[float]
 # -- content selection -------------------------------------------------------------------
 
 def _usable(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Eligible and possible policies in the result's order (best first)."""
-    return [r for r in result.get("results", []) if r.get("status") in {"eligible", "possible"}]
+    """Eligible and possible policies in the result's order (best first). A match result
+    keeps them under ``results``, a saved visit summary under ``policies``."""
+    policies = result.get("results") or result.get("policies") or []
+    return [r for r in policies if r.get("status") in {"eligible", "possible"}]
 
 
 def _usable_items(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -305,9 +307,8 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
         rows = []
         for pol in shown:
             status = STATUS_ZH.get(pol["status"], pol["status"])
-            validity = pol.get("validity")
-            if validity and validity != "current":
-                status += f"（{VALIDITY_ZH.get(validity, validity)}）"
+            if pol.get("validity") == "expired":  # only when the caller asked to keep expired ones
+                status += f"（{VALIDITY_ZH['expired']}）"
             rows.append([pol["title"], status, amount_text(pol.get("amount_wan")), _department(pol)])
         _table(doc, ["政策", "结论", "估计金额(万元)", "主管部门"], rows, [8.0, 3.2, 2.8, 4.4])
         if len(usable) > len(shown):

@@ -143,6 +143,9 @@ def format_value(name: str, value: object) -> str:
         text = str(value)
     if info and info.unit:
         if info.unit == "万元":
+            if isinstance(value, (int, float)) and abs(value) >= 10000:
+                yi = f"{value / 10000:.4f}".rstrip("0").rstrip(".")
+                return f"{yi}亿"  # 200000万 reads as 20亿
             return f"{text}万"
         if info.unit == "年":
             return f"{text}年"

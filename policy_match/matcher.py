@@ -49,6 +49,8 @@ from .rules import MET, UNKNOWN, UNMET, ConditionResult, combine, evaluate_condi
 from .text import ChineseTokenizer
 
 POSSIBLE_FLOOR, POSSIBLE_CEILING = 0.3, 0.8
+# An item whose conditions the profile cannot check at all is neither confirmed nor refuted.
+NO_CHECKABLE_CONFIRMATION = 0.5
 STATUS_ORDER = {"eligible": 2, "possible": 1, "ineligible": 0}
 W_STATUS, W_EVIDENCE, W_RELEVANCE, W_MONEY = 0.30, 0.10, 0.50, 0.10
 RELEVANCE_SATURATION = 0.25
@@ -90,7 +92,7 @@ def confirmation_feature(results: list[ConditionResult]) -> float:
     """Share of the checkable conditions (those with a machine rule) the profile confirmed."""
     checkable = [r for r in results if r.fields]
     if not checkable:
-        return 0.0
+        return NO_CHECKABLE_CONFIRMATION
     return sum(r.verdict == MET for r in checkable) / len(checkable)
 
 
@@ -455,8 +457,10 @@ def combine_amounts(items: list[dict[str, Any]]) -> dict[str, Any] | None:
     counted = [it for it in items if it["amount_wan"] is not None and
                (it["status"] == "eligible" or (it["status"] == "possible" and it["applicant"] == "enterprise"))]
     if not counted:
-        has_money = any(it["amount_wan"] is not None for it in items)
-        return {"low": 0, "high": 0} if has_money else None
+        open_items = [it for it in items if it["status"] != "ineligible"]
+        if not open_items and any(it["amount_wan"] is not None for it in items):
+            return {"low": 0, "high": 0}  # ruled out of every paying item: nothing to receive
+        return None  # nothing documented, or a number the firm has not given yet
     groups: dict[str, tuple[float, float]] = {}
     low = high = 0.0
     for it in counted:

@@ -81,7 +81,7 @@ class ChineseTokenizer:
 
     def _segment(self, text: str) -> tuple[str, ...]:
         out: list[str] = []
-        for raw in self._jieba.lcut(normalize(text), HMM=True):
+        for raw in self._jieba.lcut_for_search(normalize(text), HMM=True):
             word = raw.strip()
             if not word or not _KEEP.search(word):
                 continue

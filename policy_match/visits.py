@@ -187,6 +187,8 @@ class VisitUpdate(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
+    advisor: str | None = Field(default=None, max_length=MAX_ADVISOR)
+    visit_date: date | None = None
     notes: str | None = Field(default=None, max_length=MAX_NOTES)
     follow_up: str | None = Field(default=None, max_length=MAX_FOLLOW_UP)
     follow_up_due: date | None = None
@@ -458,10 +460,12 @@ _UNSET: Any = object()
 
 
 def update_visit(engine: Engine, visit_id: int, *, notes: str | None = None, follow_up: str | None = None,
-                 follow_up_due: date | None = _UNSET, status: str | None = None) -> dict[str, Any] | None:
-    """Change a visit's notes, follow-up, due date (``None`` clears it) or status.
+                 follow_up_due: date | None = _UNSET, status: str | None = None, advisor: str | None = None,
+                 visit_date: date | None = None) -> dict[str, Any] | None:
+    """Change a visit's notes, follow-up, due date (``None`` clears it), status, advisor or date.
     Arguments left out are kept. Returns the updated visit, ``None`` when it does not exist."""
-    given: dict[str, Any] = {"notes": notes, "follow_up": follow_up, "status": status}
+    given: dict[str, Any] = {"notes": notes, "follow_up": follow_up, "status": status, "advisor": advisor,
+                             "visit_date": visit_date}
     if follow_up_due is not _UNSET:
         given["follow_up_due"] = _blank_to_none(follow_up_due)
     try:
@@ -480,6 +484,10 @@ def update_visit(engine: Engine, visit_id: int, *, notes: str | None = None, fol
             row.follow_up_due = upd.follow_up_due
         if upd.status is not None:
             row.status = upd.status
+        if upd.advisor is not None:
+            row.advisor = upd.advisor or None
+        if upd.visit_date is not None:
+            row.visit_date = upd.visit_date
         row.updated_at = datetime.now(UTC)
         session.flush()
         return row.to_dict()

@@ -1,0 +1,88 @@
+"""批量匹配: upload a CSV/Excel list of firms, match them all, download the results workbook."""
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from app_pages.common import (
+    MAX_UPLOAD_MB,
+    UPLOAD_TYPES,
+    error_frame,
+    fmt_wan,
+    load_batch_upload,
+    md,
+    run_batch_matching,
+    streamlit_progress,
+    template_csv_bytes,
+    town_frame,
+    workbook_bytes,
+)
+from policy_match.io import InputError
+
+KEY = "batch"
+STATE = f"{KEY}_state"
+
+st.title("批量匹配")
+st.markdown("一次为多家企业匹配政策：每行一家企业，列名用字段名（如 `town`、`annual_revenue_wan`）"
+            "或中文名（如 企业名称、所在镇街）。支持 UTF-8、带 BOM 的 UTF-8 和 GBK 编码的 CSV，以及 Excel（.xlsx）。")
+
+st.download_button("下载模板（CSV）", template_csv_bytes(), file_name="政策匹配_批量模板.csv", mime="text/csv",
+                   key=f"{KEY}_template", icon="📄")
+
+c1, c2 = st.columns(2)
+as_of = c1.date_input("政策基准日", value=date.today(), key=f"{KEY}_as_of")
+with c2:
+    st.write("")
+    include_expired = st.toggle("包含已过期政策", value=False, key=f"{KEY}_include_expired")
+
+uploaded = st.file_uploader(f"上传企业名单（.csv 或 .xlsx，不超过 {MAX_UPLOAD_MB} MB）", type=UPLOAD_TYPES,
+                            key=f"{KEY}_upload", max_upload_size=MAX_UPLOAD_MB)
+
+batch = None
+if uploaded is not None:
+    try:
+        if uploaded.size > MAX_UPLOAD_MB * 1024 * 1024:
+            raise InputError(f"文件过大（{uploaded.size / 1048576:.1f} MB，上限 {MAX_UPLOAD_MB} MB），请拆分后上传")
+        batch = load_batch_upload(uploaded.getvalue(), uploaded.name)
+    except InputError as exc:
+        st.error(md(str(exc)))
+    if batch is not None:
+        if batch.ignored_columns:
+            st.warning("以下列不是可识别的字段，已忽略：" + md("、".join(batch.ignored_columns)))
+        recognised = "、".join(dict.fromkeys(batch.column_map.values()))
+        st.caption(f"识别到 {len(batch.rows)} 家企业；使用的列：{md(recognised)}")
+        if not batch.rows:
+            st.warning("文件中没有企业数据行。")
+        elif st.button(f"开始匹配（{len(batch.rows)} 家企业）", type="primary", key=f"{KEY}_run"):
+            bar = st.progress(0.0, text="正在匹配…")
+            result = run_batch_matching(batch, as_of=as_of, include_expired=include_expired,
+                                        progress=streamlit_progress(bar))
+            bar.empty()
+            st.session_state[STATE] = {"file": uploaded.name, "result": result, "workbook": workbook_bytes(result)}
+
+state = st.session_state.get(STATE)
+if state is not None:
+    result = state["result"]
+    towns = town_frame(result)
+    st.markdown(f"### 匹配结果：{md(state['file'])}")
+    failed_rows = len({e["行号"] for e in result.errors})
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("成功匹配企业", result.ok_rows)
+    m2.metric("校验失败行", failed_rows)
+    m3.metric("可申请政策（合计）", int(sum(s["可申请政策数"] for s in result.summaries)))
+    m4.metric("估计最高可得（合计）", fmt_wan(sum(s["最高可得(万元)"] for s in result.summaries)))
+    st.caption(f"政策基准日 {result.as_of.isoformat()}；金额单位万元，“最高可得”为政策上限估算，实际以评审核定为准。")
+
+    st.markdown("#### 企业汇总")
+    st.dataframe(pd.DataFrame(result.summaries), hide_index=True, width="stretch", key=f"{KEY}_summary")
+    st.markdown("#### 按镇街汇总：还没领到的钱")
+    st.dataframe(towns, hide_index=True, width="stretch", key=f"{KEY}_towns")
+    if result.errors:
+        st.markdown("#### 校验失败的行")
+        st.caption("这些行没有参与匹配；修改后可重新上传。其他行不受影响。")
+        st.dataframe(error_frame(result), hide_index=True, width="stretch", key=f"{KEY}_errors")
+    st.download_button("下载结果工作簿（.xlsx）", state["workbook"],
+                       file_name=f"政策匹配结果_{result.as_of.isoformat()}.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       key=f"{KEY}_download", type="primary", icon="⬇️")

@@ -1,0 +1,433 @@
+"""The Streamlit app, driven headless with ``streamlit.testing.v1.AppTest``.
+
+Every page is reached through ``app.py`` (``st.navigation``), as a user would. The batch
+upload is driven through the real ``st.file_uploader`` (AppTest supports it in this
+Streamlit version); the upload helpers of ``app_pages/common.py`` are also tested directly.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import openpyxl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+TIMEOUT = 30
+XSS = "<script>alert(1)</script>"
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def submit(at: AppTest) -> AppTest:
+    at.button(key="sc_submit").click()
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def cards(at: AppTest, prefix: str = "sc") -> list:
+    """The bordered result cards (containers keyed ``{prefix}_card_{rank}``)."""
+    found, stack = [], [at.main]
+    while stack:
+        node = stack.pop()
+        for child in getattr(node, "children", {}).values():
+            key = getattr(getattr(child, "proto", None), "id", "") or ""
+            if f"{prefix}_card_" in key:
+                found.append(child)
+            stack.append(child)
+    return found
+
+
+def element_types(node) -> list[str]:
+    out = []
+    for child in getattr(node, "children", {}).values():
+        out.append(getattr(child, "type", ""))
+        out += element_types(child)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# 政策自测
+# --------------------------------------------------------------------------------------
+
+
+def fill_manufacturer(at: AppTest) -> None:
+    at.text_input(key="sc_name").set_value("中山市明灯照明有限公司")
+    at.selectbox(key="sc_town").set_value("古镇镇")
+    at.selectbox(key="sc_registered_in_zhongshan").set_value("是")
+    at.selectbox(key="sc_sector").set_value("C")
+    at.text_input(key="sc_industry").set_value("灯饰照明制造")
+    at.selectbox(key="sc_above_scale").set_value("是")
+    at.number_input(key="sc_annual_revenue_wan").set_value(12000)
+    at.multiselect(key="sc_qualifications").set_value(["高新技术企业"])
+    at.selectbox(key="sc_credit_ok").set_value("是")
+    at.text_area(key="sc_plans").set_value("明年计划投入3000万元上MES系统和自动化产线，建设数字化车间")
+    at.number_input(key="sc_equipment_software_investment_wan").set_value(3000)
+
+
+def test_form_fields_start_unknown():
+    at = new_app()
+    # yes/no fields are 未填写/是/否 selects (never a checkbox defaulting to "no"); numbers start empty
+    assert at.selectbox(key="sc_above_scale").value == "未填写"
+    assert list(at.selectbox(key="sc_above_scale").options) == ["未填写", "是", "否"]
+    assert at.selectbox(key="sc_town").value == "未填写"
+    assert at.number_input(key="sc_annual_revenue_wan").value is None
+    assert at.number_input(key="sc_employees").value is None
+    assert "C 制造业" in at.selectbox(key="sc_sector").options
+    assert not cards(at)  # nothing is matched before the first submit
+
+
+def test_manufacturer_gets_digital_policy_with_amount():
+    at = new_app()
+    fill_manufacturer(at)
+    submit(at)
+    assert not at.error
+    found = cards(at)
+    assert len(found) >= 3
+    first = "\n".join(m.value for m in found[0].markdown)
+    text = markdown_text(at)
+    assert "数字化智能化" in text
+    # the digital-transformation subsidy: 3000万 × 20% = 600万, with the formula shown
+    assert "设备和软件投入 3000万 × 20" in text
+    assert "最高 600 万元" in text
+    assert any("可申请" in m.value and "可能符合" in m.value and "估计最高" in m.value for m in at.markdown)
+    assert "估计最高 0 万元" not in text
+    assert "badge[" in first  # status badge on the card
+    assert any("✔" in m.value for m in at.markdown)
+    assert "差一点就能享受" in text or "vega_lite_chart" in element_types(at.main)
+    assert "vega_lite_chart" in element_types(at.main)
+    assert at.text[0].value == "企业：中山市明灯照明有限公司"
+
+
+def test_empty_form_submit_shows_results():
+    at = new_app()
+    submit(at)
+    assert not at.error
+    assert any(m.value.startswith("**可申请 ") for m in at.markdown)
+    assert cards(at), "an empty profile still lists policies (as 可能符合, with what is missing)"
+    assert any("? 待确认" in m.value for m in at.markdown)
+
+
+def test_negative_revenue_names_field_and_keeps_values():
+    at = new_app()
+    at.text_input(key="sc_name").set_value("负营收公司")
+    at.selectbox(key="sc_sector").set_value("C")
+    at.number_input(key="sc_annual_revenue_wan").set_value(-5)
+    submit(at)
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "上年度营业收入" in message and "-5" in message
+    assert "Traceback" not in message
+    assert not cards(at)
+    # the form keeps what was typed
+    assert at.text_input(key="sc_name").value == "负营收公司"
+    assert at.number_input(key="sc_annual_revenue_wan").value == -5
+    assert at.selectbox(key="sc_sector").value == "C"
+    # fixing the value and submitting again clears the error and matches
+    at.number_input(key="sc_annual_revenue_wan").set_value(5000)
+    submit(at)
+    assert not at.error
+    assert cards(at)
+
+
+def test_html_in_name_is_shown_as_text():
+    at = new_app()
+    at.text_input(key="sc_name").set_value(XSS)
+    at.text_area(key="sc_plans").set_value(f"**粗体** {XSS} $x$ 上MES")
+    submit(at)
+    assert not at.exception
+    assert any(t.value == f"企业：{XSS}" for t in at.text)
+    # nowhere handed to markdown unescaped (markdown would be the only way to render it)
+    assert not any("<script" in m.value for m in at.markdown)
+    assert not any("<script" in getattr(e, "value", "") for e in at.info)
+
+
+def test_matcher_runs_only_on_submit(monkeypatch):
+    from policy_match.matcher import Matcher
+
+    calls = []
+    original = Matcher.match
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Matcher, "match", counting)
+    at = new_app()
+    fill_manufacturer(at)
+    submit(at)
+    assert len(calls) == 1
+    before = len(cards(at))
+    at.toggle(key="sc_show_ineligible").set_value(True).run(timeout=TIMEOUT)
+    assert not at.exception
+    assert len(calls) == 1, "an unrelated widget change must not rerun the matcher"
+    assert len(cards(at)) > before  # the toggle added the 暂不符合 cards from the stored result
+    assert any("暂不符合" in m.value for m in at.markdown)
+    # changing the as-of date does not rematch either; it says a submit is needed
+    at.toggle(key="sc_include_expired").set_value(True).run(timeout=TIMEOUT)
+    assert len(calls) == 1
+    assert any("已更改" in i.value for i in at.info)
+
+
+def test_include_expired_shows_expired_policies():
+    at = new_app()
+    at.date_input(key="sc_as_of").set_value("2021-06-01")
+    submit(at)
+    default = markdown_text(at)
+    at.toggle(key="sc_include_expired").set_value(True).run(timeout=TIMEOUT)
+    submit(at)
+    at.toggle(key="sc_show_ineligible").set_value(True).run(timeout=TIMEOUT)
+    assert "已过期" in markdown_text(at)
+    assert "已过期" not in default.split("### 匹配结果", 1)[1]
+
+
+# --------------------------------------------------------------------------------------
+# 政策库
+# --------------------------------------------------------------------------------------
+
+
+def library() -> AppTest:
+    at = new_app()
+    at.switch_page("app_pages/library.py").run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_library_lists_all_records():
+    at = library()
+    table = at.dataframe[0].value
+    assert len(table) == 24
+    assert {"政策名称", "文号", "级别", "主管部门", "2022-02-15 政策包", "今日有效性", "支持方式"} <= set(table.columns)
+
+
+def test_library_search_and_filters():
+    at = library()
+    at.text_input(key="lib_query").set_value("跨境电商").run(timeout=TIMEOUT)
+    ids = list(at.dataframe[0].value["政策编号"])
+    assert ids[0] == "zs-2022-cross-border-ecommerce"
+    assert 1 <= len(ids) < 24
+    at.text_input(key="lib_query").set_value("").run(timeout=TIMEOUT)
+    at.multiselect(key="lib_package").set_value(["confirmed"]).run(timeout=TIMEOUT)
+    assert len(at.dataframe[0].value) == 2
+    at.multiselect(key="lib_package").set_value([]).run(timeout=TIMEOUT)
+    at.multiselect(key="lib_level").set_value(["town"]).run(timeout=TIMEOUT)
+    assert set(at.dataframe[0].value["政策编号"]) == {"zs-cuiheng-2022-warm-enterprise", "zs-nantou-ecommerce"}
+    at.multiselect(key="lib_level").set_value([]).multiselect(key="lib_support_type").set_value(["股权投资"])
+    at.run(timeout=TIMEOUT)
+    assert 1 <= len(at.dataframe[0].value) < 24
+    at.text_input(key="lib_query").set_value("完全不相关的词xyz").run(timeout=TIMEOUT)
+    assert len(at.dataframe[0].value) == 0
+    assert any("没有符合条件" in i.value for i in at.info)
+
+
+def test_library_detail_view():
+    at = library()
+    at.selectbox(key="lib_detail").set_value("zs-2022-digital-transformation").run(timeout=TIMEOUT)
+    assert not at.exception
+    text = markdown_text(at)
+    assert "### 中山市推进制造业数字化智能化转型发展若干政策措施" in text
+    for label in ("**文号**", "**发文单位**", "**发布日期**", "**有效期**", "公开资料未说明的事项", "#### 来源"):
+        assert label in text
+    assert "制造业企业" in text and "来源：[" in text  # conditions with their source links
+    assert "**信息可信度**" in text
+    item_expanders = [e for e in at.expander if "·" in e.label]
+    from policy_match.knowledge import bundled_knowledge_base
+
+    n_items = len(bundled_knowledge_base().policy("zs-2022-digital-transformation").items)
+    assert len(item_expanders) == n_items
+    assert len(at.dataframe) == 2  # the records table and the bundles table
+
+
+# --------------------------------------------------------------------------------------
+# 批量匹配
+# --------------------------------------------------------------------------------------
+
+GBK_CSV = (
+    "企业名称,所在镇街,行业门类,是否规上,营业收入,资质,发展计划,equipment_software_investment_wan\n"
+    "古镇明灯照明,古镇,C,是,12000,高新技术企业、专精特新中小企业,上MES系统建设数字化车间,3000\n"
+    "小榄五金,小榄镇,C,否,800,,扩产买地,\n"
+    "坏数据公司,火星镇,C,是,-5,,,\n"
+)
+
+
+def batch_page() -> AppTest:
+    at = new_app()
+    at.switch_page("app_pages/batch.py").run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "text/csv") -> AppTest:
+    at.file_uploader(key="batch_upload").set_value((name, data, mime))
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_batch_gbk_csv_end_to_end():
+    at = batch_page()
+    assert at.download_button(key="batch_template")  # the template is offered
+    upload(at, "企业名单.csv", GBK_CSV.encode("gbk"))
+    assert not at.error
+    assert not at.warning  # every column is recognised
+    at.button(key="batch_run").click().run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    summary, towns, errors = (d.value for d in at.dataframe)
+    assert list(summary["企业名称"]) == ["古镇明灯照明", "小榄五金"]
+    assert summary.loc[0, "最高可得(万元)"] > 0
+    assert set(towns["所在镇街"]) == {"古镇镇", "小榄镇"}
+    assert towns.loc[0, "最高可得(万元)"] == summary["最高可得(万元)"].max()
+    assert set(errors["字段名称"]) == {"所在镇街", "上年度营业收入"}
+    assert set(errors["行号"]) == {4}
+    assert at.download_button(key="batch_download")
+    assert [m.value for m in at.metric][:2] == ["2", "1"]
+    # the results stay after an unrelated rerun
+    at.toggle(key="batch_include_expired").set_value(True).run(timeout=TIMEOUT)
+    assert len(at.dataframe) == 3
+
+
+def test_batch_unknown_columns_warned():
+    at = batch_page()
+    data = "企业名称,所在镇街,客户经理,备注\n甲公司,古镇镇,张三,重点\n".encode("utf-8-sig")
+    upload(at, "list.csv", data)
+    assert not at.error
+    assert len(at.warning) == 1
+    assert "客户经理" in at.warning[0].value and "备注" in at.warning[0].value
+    assert at.button(key="batch_run")
+
+
+def test_batch_no_known_columns_is_an_error():
+    at = batch_page()
+    upload(at, "list.csv", "客户经理,备注\n张三,重点\n".encode())
+    assert len(at.error) == 1 and "没有可识别的列" in at.error[0].value
+    with pytest.raises(KeyError):
+        at.button(key="batch_run")
+
+
+def test_batch_wrong_file_type():
+    at = batch_page()
+    upload(at, "名单.pdf", b"%PDF-1.4 not a table", "application/pdf")
+    assert len(at.error) == 1
+    assert ".csv" in at.error[0].value and ".xlsx" in at.error[0].value
+    with pytest.raises(KeyError):
+        at.button(key="batch_run")
+
+
+def test_batch_xlsx_upload():
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    pd.DataFrame([{"name": "表格公司", "town": "石岐街道", "sector": "F", "cross_border_ecommerce": "是"}]).to_excel(
+        buffer, index=False)
+    at = batch_page()
+    upload(at, "firms.xlsx", buffer.getvalue(),
+           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert not at.error
+    at.button(key="batch_run").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    assert list(at.dataframe[0].value["企业名称"]) == ["表格公司"]
+
+
+# --------------------------------------------------------------------------------------
+# Helpers of app_pages/common.py, directly
+# --------------------------------------------------------------------------------------
+
+
+def test_md_escapes_markup():
+    from app_pages.common import md
+
+    assert md(XSS) == r"\<script\>alert\(1\)\</script\>"
+    assert md("**x** [a](b) $y$ :red[z]") == r"\*\*x\*\* \[a\]\(b\) \$y\$ \:red\[z\]"
+    assert md("灯饰照明") == "灯饰照明"
+
+
+def test_load_batch_upload_rejects_bad_files():
+    from app_pages.common import MAX_UPLOAD_BYTES, load_batch_upload
+    from policy_match.io import InputError
+
+    batch = load_batch_upload(GBK_CSV.encode("gbk"), "firms.csv")
+    assert [raw["name"] for _, raw in batch.rows] == ["古镇明灯照明", "小榄五金", "坏数据公司"]
+    with pytest.raises(InputError, match="文件过大"):
+        load_batch_upload(b"a" * (MAX_UPLOAD_BYTES + 1), "big.csv")
+    with pytest.raises(InputError, match="不支持的文件类型"):
+        load_batch_upload(b"name\n1\n", "firms.txt")
+    with pytest.raises(InputError, match="已损坏|格式不对"):
+        load_batch_upload(b"not a zip", "firms.xlsx")
+
+
+def test_progress_adaptor_and_workbook():
+    from app_pages.common import load_batch_upload, run_batch_matching, streamlit_progress, town_frame, workbook_bytes
+
+    class Bar:
+        def __init__(self):
+            self.calls = []
+
+        def progress(self, value, text=None):
+            self.calls.append((value, text))
+
+    bar = Bar()
+    batch = load_batch_upload(GBK_CSV.encode("gbk"), "firms.csv")
+    result = run_batch_matching(batch, as_of="2025-06-01", include_expired=False, progress=streamlit_progress(bar))
+    assert result.ok_rows == 2 and len(result.errors) == 2
+    assert bar.calls[-1][0] == 1.0 and "2/2" in bar.calls[-1][1]
+    towns = town_frame(result)
+    assert towns["企业数"].sum() == 2
+    assert towns["最高可得(万元)"].sum() == pytest.approx(sum(s["最高可得(万元)"] for s in result.summaries), abs=0.05)
+    book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(result)))
+    assert book.sheetnames == ["企业汇总", "政策明细", "校验失败", "说明"]
+
+
+def test_template_csv_is_utf8_bom_and_roundtrips():
+    from app_pages.common import load_batch_upload, template_csv_bytes
+
+    data = template_csv_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    batch = load_batch_upload(data, "template.csv")
+    assert not batch.ignored_columns and len(batch.rows) == 2
+
+
+def test_normalise_defaults_keeps_valid_values():
+    from app_pages.common import normalise_defaults
+
+    d = normalise_defaults({"town": "古镇", "above_scale": "是", "annual_revenue_wan": -1, "sector": "制造业",
+                            "qualifications": "高企", "bogus": 1})
+    assert d == {"town": "古镇镇", "above_scale": True, "sector": "C", "qualifications": ["高新技术企业"]}
+
+
+def test_profile_form_prefills_defaults():
+    at = AppTest.from_string(
+        """
+import streamlit as st
+from app_pages.common import profile_form
+raw = profile_form("v", {"name": "预填公司", "town": "小榄", "above_scale": False, "employees": 120,
+                         "qualifications": []})
+if raw is not None:
+    st.session_state["raw"] = raw
+""",
+        default_timeout=TIMEOUT,
+    )
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="v_name").value == "预填公司"
+    assert at.selectbox(key="v_town").value == "小榄镇"
+    assert at.selectbox(key="v_above_scale").value == "否"
+    assert at.number_input(key="v_employees").value == 120
+    assert at.checkbox(key="v_no_qualifications").value is True
+    at.button(key="v_submit").click().run()
+    assert at.session_state["raw"] == {"name": "预填公司", "town": "小榄镇", "above_scale": False,
+                                       "employees": 120, "qualifications": []}

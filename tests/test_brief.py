@@ -1,0 +1,150 @@
+"""The one-page Word visit brief (policy_match.brief)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date
+
+import docx
+import pytest
+from docx.oxml.ns import qn
+
+from policy_match import match
+from policy_match.brief import CJK_FALLBACK, CJK_FONT, MAX_NEAR_MISSES, MAX_POLICIES, amount_text, visit_brief_docx
+from policy_match.fields import format_value
+from policy_match.visits import summarize_result
+
+PROFILE = {
+    "name": "古镇示例灯饰有限公司", "credit_code": "91442000MA4UABCD1X", "town": "古镇镇",
+    "registered_in_zhongshan": True, "sector": "C", "industry": "灯饰照明制造", "above_scale": True,
+    "annual_revenue_wan": 30000, "employees": 400, "credit_ok": True, "qualifications": ["高新技术企业"],
+    "plans": "明年投3000万上MES系统和自动化产线，建设数字化车间，设备联网",
+    "equipment_software_investment_wan": 3000,
+}
+AS_OF = "2026-11-27"
+NOTES = "企业计划明年上 MES；<b>老板</b>关心技改补助 & 用地"
+FOLLOW_UP = "下周三前送申报材料清单，联系市工信局确认示范车间申报时间"
+
+
+@pytest.fixture(scope="module")
+def result():
+    return match(PROFILE, as_of=AS_OF).to_dict()
+
+
+@pytest.fixture(scope="module")
+def brief(result):
+    data = visit_brief_docx(PROFILE, result, advisor="张三", notes=NOTES, follow_up=FOLLOW_UP,
+                            visit_date=date(2026, 11, 27), follow_up_due=date(2026, 12, 2))
+    return docx.Document(io.BytesIO(data)), data
+
+
+def all_text(doc) -> str:
+    parts = [p.text for p in doc.paragraphs]
+    for table in doc.tables:
+        for row in table.rows:
+            parts.extend(c.text for c in row.cells)
+    return "\n".join(parts)
+
+
+def test_brief_is_a_docx(brief):
+    doc, data = brief
+    assert data[:2] == b"PK" and zipfile.is_zipfile(io.BytesIO(data))
+    assert doc.paragraphs[0].text == "惠企政策走访简报"
+
+
+def test_brief_names_the_firm_and_key_facts(brief):
+    text = all_text(brief[0])
+    revenue = format_value("annual_revenue_wan", PROFILE["annual_revenue_wan"])
+    for fragment in ("古镇示例灯饰有限公司", "91442000MA4UABCD1X", "古镇镇", "灯饰照明制造", revenue, "400人",
+                     "高新技术企业", "张三", "2026-11-27"):
+        assert fragment in text, fragment
+
+
+def test_brief_lists_top_policies_with_status_amount_department(brief, result):
+    doc = brief[0]
+    usable = [r for r in result["results"] if r["status"] in {"eligible", "possible"}]
+    assert usable
+    table = next(t for t in doc.tables if t.rows[0].cells[0].text == "政策")
+    assert [c.text for c in table.rows[0].cells] == ["政策", "结论", "估计金额(万元)", "主管部门"]
+    body = table.rows[1:]
+    assert len(body) == min(MAX_POLICIES, len(usable))
+    assert [r.cells[0].text for r in body] == [p["title"] for p in usable[:MAX_POLICIES]]
+    assert {r.cells[1].text for r in body} <= {"可申请", "可能符合·待确认"}
+    top = usable[0]
+    assert body[0].cells[2].text == amount_text(top["amount_wan"])
+    assert body[0].cells[3].text == top["department"]
+
+
+def test_brief_near_misses_materials_contacts_notes(brief, result):
+    doc = brief[0]
+    text = all_text(doc)
+    assert "差一点就能享受" in text
+    assert result["near_misses"]
+    for n in result["near_misses"][:MAX_NEAR_MISSES]:
+        assert n["summary"] in text
+    for n in result["near_misses"][MAX_NEAR_MISSES:]:
+        assert n["summary"] not in text
+    assert "项目核准或备案证" in text  # from the digital-transformation items' how_to_apply.materials
+    assert "联系方式" in text and "88315243" in text
+    assert NOTES in text  # verbatim, HTML-looking text untouched
+    assert FOLLOW_UP in text and "2026-12-02" in text
+
+
+def test_brief_footer_and_chinese_intact(brief):
+    doc, data = brief
+    footer = doc.sections[0].footer.paragraphs[0].text
+    assert footer == f"金额为按公开政策条款估算，以主管部门审核为准；基准日 {AS_OF}"
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml").decode("utf-8")
+    assert "惠企政策走访简报" in xml and "古镇示例灯饰有限公司" in xml  # stored as real UTF-8 characters
+
+
+def test_brief_page_set_up_and_cjk_font(brief):
+    doc, data = brief
+    section = doc.sections[0]
+    assert abs(section.page_width.cm - 21.0) < 0.05 and abs(section.page_height.cm - 29.7) < 0.05
+    assert section.left_margin.cm < 2.0 and section.top_margin.cm < 2.0
+    rfonts = doc.styles["Normal"].element.rPr.find(qn("w:rFonts"))
+    assert rfonts.get(qn("w:eastAsia")) == CJK_FONT
+    assert rfonts.get(qn("w:eastAsiaTheme")) is None
+    font_table = zipfile.ZipFile(io.BytesIO(data)).read("word/fontTable.xml").decode("utf-8")
+    assert f'w:name="{CJK_FONT}"' in font_table and f'w:val="{CJK_FALLBACK}"' in font_table
+
+
+def test_brief_is_short(brief):
+    doc = brief[0]
+    rows = sum(len(t.rows) for t in doc.tables)
+    assert len(doc.paragraphs) < 40 and len(doc.paragraphs) + rows < 80
+
+
+def test_long_notes_are_clipped_but_brief_still_builds(result):
+    data = visit_brief_docx(PROFILE, result, advisor=None, notes="很长的备注" * 500, follow_up=None, visit_date=None)
+    doc = docx.Document(io.BytesIO(data))
+    text = all_text(doc)
+    assert "详见走访记录" in text and len(text) < 6000
+    assert "走访人：未填写" in text and "跟进事项：无" in text
+
+
+def test_brief_from_an_empty_match_and_from_a_saved_summary(result):
+    empty = {"as_of": AS_OF, "results": [], "near_misses": []}
+    doc = docx.Document(io.BytesIO(visit_brief_docx({"name": "空白企业"}, empty, advisor="李四", notes="",
+                                                    follow_up="", visit_date="2026-11-01")))
+    text = all_text(doc)
+    assert "空白企业" in text and "暂未匹配到可申请的政策" in text and "详见申报通知" in text
+    assert "差一点就能享受" not in text
+
+    summary = summarize_result(result)  # a reopened visit: no items, so no materials or contacts
+    doc = docx.Document(io.BytesIO(visit_brief_docx(PROFILE, summary, advisor="张三", notes="复访",
+                                                    follow_up="", visit_date="2026-12-01")))
+    text = all_text(doc)
+    assert summary["policies"] == summarize_result(result)["policies"]
+    assert "详见申报通知" in text and "复访" in text
+
+
+def test_amount_text():
+    assert amount_text(None) == "非资金类或未公开"
+    assert amount_text({"low": 0, "high": 600}) == "最高 600"
+    assert amount_text({"low": 50, "high": 200}) == "50–200"
+    assert amount_text({"low": 30, "high": 30}) == "30"
+    assert amount_text({"low": 0, "high": 0}) == "—"
+    assert amount_text({"low": 0, "high": 12.5}) == "最高 12.5"
