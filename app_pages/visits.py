@@ -107,10 +107,16 @@ defaults = by_id[picked]["profile"] if picked in by_id else {}
 st.subheader("2. 企业情况与政策匹配")
 raw = profile_form(f"{KEY}_p{picked}" if picked in by_id else f"{KEY}_new", defaults)
 if raw is not None:
+    previous = st.session_state.get(CURRENT) or {}
+    # Matching the same firm again during one visit (a corrected figure) keeps the saved record:
+    # the next "保存" updates it rather than adding a second visit.
+    same_firm = previous.get("saved_id") and (previous.get("raw") or {}).get("name") == raw.get("name")
     try:
-        st.session_state[CURRENT] = {"raw": raw, "result": run_match(raw, as_of=as_of), "saved_id": None}
+        st.session_state[CURRENT] = {"raw": raw, "result": run_match(raw, as_of=as_of),
+                                     "saved_id": previous["saved_id"] if same_firm else None}
     except ProfileError as exc:
-        st.session_state[CURRENT] = {"problems": exc.problems}
+        st.session_state[CURRENT] = {"problems": exc.problems, "saved_id": previous.get("saved_id"),
+                                     "raw": previous.get("raw")}
 
 current = st.session_state.get(CURRENT)
 if current is None:
@@ -146,13 +152,10 @@ else:
             except vs.VisitError as exc:
                 st.error(f"无法保存：{exc}", icon="⚠️")
             else:
-                if current.get("saved_id"):  # saved already: a second click updates, never duplicates
-                    ok, got = db_call(vs.update_visit, db, current["saved_id"], notes=visit.notes,
-                                      follow_up=visit.follow_up, follow_up_due=visit.follow_up_due,
-                                      advisor=visit.advisor or "", visit_date=visit.visit_date)
-                    if ok and got is None:  # deleted meanwhile: save anew
-                        current["saved_id"] = None
-                if not current.get("saved_id"):
+                saved = None
+                if current.get("saved_id"):  # saved already: saving again updates, never duplicates
+                    ok, saved = db_call(vs.replace_visit, db, current["saved_id"], visit)
+                if saved is None:  # not saved yet (or deleted meanwhile)
                     ok, current["saved_id"] = db_call(vs.save_visit, db, visit)
     if current.get("saved_id"):
         st.success(f"已保存走访记录（编号 {current['saved_id']}）。可在下方“历史走访记录”中查看；"

@@ -420,6 +420,24 @@ def save_visit(engine: Engine, visit: VisitIn | dict[str, Any]) -> int:
         return row.id
 
 
+def replace_visit(engine: Engine, visit_id: int, visit: VisitIn | dict[str, Any]) -> dict[str, Any] | None:
+    """Overwrite a saved visit with new input (the same visit saved again after the profile or
+    the notes changed); its id and creation time are kept. ``None`` when it does not exist."""
+    v = validate_visit(visit)
+    with _session(engine, "更新走访记录") as session:
+        row = session.get(Visit, int(visit_id))
+        if row is None:
+            return None
+        row.visit_date, row.advisor, row.firm_name = v.visit_date, v.advisor, v.firm_name
+        row.credit_code, row.town = v.credit_code, v.town
+        row.profile_json = _dumps(v.profile)
+        row.result_summary_json = _dumps(v.result_summary) if v.result_summary is not None else None
+        row.notes, row.follow_up, row.follow_up_due, row.status = v.notes, v.follow_up, v.follow_up_due, v.status
+        row.updated_at = datetime.now(UTC)
+        session.flush()
+        return row.to_dict()
+
+
 def list_visits(engine: Engine, *, firm: str | None = None, town: str | None = None,
                 credit_code: str | None = None, status: str | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
