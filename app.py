@@ -12,10 +12,10 @@ st.set_page_config(page_title="中山惠企政策匹配", layout="wide")
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 
-pages = [st.Page("app_pages/self_check.py", title="政策自测", icon="🔍", default=True),
-         st.Page("app_pages/library.py", title="政策库", icon="📚")]
+pages = [st.Page("app_pages/self_check.py", title="政策自测", icon=":material/fact_check:", default=True),
+         st.Page("app_pages/library.py", title="政策库", icon=":material/menu_book:")]
 if (PAGES_DIR / "visits.py").is_file():
-    pages.append(st.Page("app_pages/visits.py", title="走访助手", icon="🤝"))
-pages.append(st.Page("app_pages/batch.py", title="批量匹配", icon="📊"))
+    pages.append(st.Page("app_pages/visits.py", title="走访助手", icon=":material/handshake:"))
+pages.append(st.Page("app_pages/batch.py", title="批量匹配", icon=":material/table_view:"))
 
 st.navigation(pages).run()

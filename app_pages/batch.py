@@ -18,6 +18,7 @@ from app_pages.common import (
     town_frame,
     workbook_bytes,
 )
+from policy_match.fields import field_label
 from policy_match.io import InputError
 
 KEY = "batch"
@@ -28,7 +29,7 @@ st.markdown("一次为多家企业匹配政策：每行一家企业，列名用�
             "或中文名（如 企业名称、所在镇街）。支持 UTF-8、带 BOM 的 UTF-8 和 GBK 编码的 CSV，以及 Excel（.xlsx）。")
 
 st.download_button("下载模板（CSV）", template_csv_bytes(), file_name="政策匹配_批量模板.csv", mime="text/csv",
-                   key=f"{KEY}_template", icon="📄")
+                   key=f"{KEY}_template", icon=":material/download:")
 
 c1, c2 = st.columns(2)
 as_of = c1.date_input("政策基准日", value=date.today(), key=f"{KEY}_as_of")
@@ -50,7 +51,7 @@ if uploaded is not None:
     if batch is not None:
         if batch.ignored_columns:
             st.warning("以下列不是可识别的字段，已忽略：" + md("、".join(batch.ignored_columns)))
-        recognised = "、".join(dict.fromkeys(batch.column_map.values()))
+        recognised = "、".join(field_label(f) for f in dict.fromkeys(batch.column_map.values()))
         st.caption(f"识别到 {len(batch.rows)} 家企业；使用的列：{md(recognised)}")
         if not batch.rows:
             st.warning("文件中没有企业数据行。")
@@ -85,4 +86,4 @@ if state is not None:
     st.download_button("下载结果工作簿（.xlsx）", state["workbook"],
                        file_name=f"政策匹配结果_{result.as_of.isoformat()}.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       key=f"{KEY}_download", type="primary", icon="⬇️")
+                       key=f"{KEY}_download", type="primary", icon=":material/download:")

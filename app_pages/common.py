@@ -66,7 +66,12 @@ def get_knowledge_base() -> KnowledgeBase:
 UNSET = "未填写"
 YES_NO = (UNSET, "是", "否")
 STATUS_COLOR = {"eligible": "green", "possible": "orange", "ineligible": "gray"}
-STATUS_ICON = {"eligible": "✅", "possible": "🟡", "ineligible": "⛔"}
+# Material icons ship with Streamlit (no emoji font or network needed).
+STATUS_ICON = {
+    "eligible": ":green[:material/check_circle:]",
+    "possible": ":orange[:material/help:]",
+    "ineligible": ":gray[:material/block:]",
+}
 VALIDITY_COLOR = {"current": "green", "expired": "red", "unknown": "yellow"}
 VERDICT_ICON = {"met": "✔", "unmet": "✘", "unknown": "?"}
 VERDICT_ZH = {"met": "满足", "unmet": "不满足", "unknown": "待确认"}
@@ -264,7 +269,8 @@ def profile_form(key_prefix: str, defaults: dict[str, Any] | None = None) -> dic
                 for i, name in enumerate(names):
                     with cols[i % 2]:
                         values[name] = _widget(key_prefix, name, d)
-        submitted = st.form_submit_button("开始匹配", type="primary", key=f"{key_prefix}_submit", icon="🔍")
+        submitted = st.form_submit_button("开始匹配", type="primary", key=f"{key_prefix}_submit",
+                                          icon=":material/search:")
     if not submitted:
         return None
     return _collect(values, no_quals)
@@ -299,7 +305,7 @@ def problem_lines(problems: list[FieldProblem]) -> list[str]:
 
 def render_profile_problems(problems: list[FieldProblem]) -> None:
     st.error("以下信息填写有误，请修改后重新提交（其余已填内容均已保留）：\n\n" + "\n".join(problem_lines(problems)),
-             icon="⚠️")
+             icon=":material/error:")
 
 
 # --------------------------------------------------------------------------------------
@@ -381,7 +387,7 @@ def render_item(item: dict[str, Any]) -> None:
                 + "\n".join(_condition_line(c) for c in item["conditions"]) if item["conditions"]
                 else "**条件**：政策未列出企业须满足的条件")
     a = item.get("amount_wan")
-    money = [f"**金额**：{amount_text(a)}"]
+    money = [f"**金额**：{amount_text(a) if a or not item.get('amount_note') else '需补充信息后估算'}"]
     if a:
         money.append(f"**计算方式**：{md(a.get('formula', ''))}")
         if a.get("note"):
@@ -465,7 +471,7 @@ def render_near_misses(result: dict[str, Any]) -> None:
         lines = [f"**{md(n['title'])}**（{md(titles.get(n['policy_id'], n['policy_id']))}）"
                  f" —— 最高可达 {fmt_wan(n['potential_high'])}"]
         lines += [f"- ✘ {md(u)}" for u in n.get("unmet", [])]
-        lines += [f"- 👉 {md(w)}" for w in n.get("what_would_change_it", [])]
+        lines += [f"- :material/arrow_forward: {md(w)}" for w in n.get("what_would_change_it", [])]
         st.markdown("\n".join(lines))
 
 
@@ -473,7 +479,7 @@ def render_results(result: dict[str, Any], *, key_prefix: str) -> None:
     """Everything about one match result: warnings, summary line, one card per policy (best
     first), the near misses and a chart of the money by policy."""
     for w in result.get("warnings") or []:
-        st.info(md(w), icon="ℹ️")
+        st.info(md(w), icon=":material/info:")
     name = (result.get("profile") or {}).get("name")
     st.markdown("### 匹配结果")
     if name:

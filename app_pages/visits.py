@@ -152,11 +152,12 @@ else:
             except vs.VisitError as exc:
                 st.error(f"无法保存：{exc}", icon="⚠️")
             else:
-                saved = None
+                ok, saved = True, None
                 if current.get("saved_id"):  # saved already: saving again updates, never duplicates
                     ok, saved = db_call(vs.replace_visit, db, current["saved_id"], visit)
-                if saved is None:  # not saved yet (or deleted meanwhile)
-                    ok, current["saved_id"] = db_call(vs.save_visit, db, visit)
+                if ok and saved is None:  # not saved yet (or deleted meanwhile)
+                    ok, new_id = db_call(vs.save_visit, db, visit)
+                    current["saved_id"] = new_id if ok else None
     if current.get("saved_id"):
         st.success(f"已保存走访记录（编号 {current['saved_id']}）。可在下方“历史走访记录”中查看；"
                    "修改后再次点击“保存走访记录”会更新这条记录。", icon="✅")

@@ -255,13 +255,14 @@ class Matcher:
         prof = parsed.profile
         values = {name: _hashable(getattr(prof, name)) for name in PROFILE_FIELDS}
         by_policy: dict[str, list[dict[str, Any]]] = {pid: [] for pid in live}
-        raw_items: list[tuple[PolicyRecord, dict[str, Any], float]] = []
+        raw_items: list[tuple[PolicyRecord, dict[str, Any], _Verdict]] = []
         for row, (policy, _item) in enumerate(self.pairs_):
             if policy.policy_id not in live:
                 continue
-            entry, potential = self._match_item(row, prof, values, float(relevance[row]), terms.get(row, []))
+            entry, verdict = self._match_item(row, prof, values, float(relevance[row]), terms.get(row, []))
             by_policy[policy.policy_id].append(entry)
-            raw_items.append((policy, entry, potential))
+            if verdict.near_miss_unmet is not None:
+                raw_items.append((policy, entry, verdict))
         results = []
         for policy in self.kb_.policies:
             if policy.policy_id not in live:
@@ -291,9 +292,11 @@ class Matcher:
         amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
         potential = (amount.high or 0.0) if amount else 0.0
         universal = item.amount.kind == "non_monetary" and not any(c.rule is not None for c in conditions)
+        condition_dicts = [r.to_dict() for r in results]
         verdict = _Verdict(
             status=status,
-            conditions=[r.to_dict() for r in results],
+            conditions=condition_dicts,
+            near_miss_unmet=_near_miss_unmet(status, potential, condition_dicts),
             amount=_amount_dict(amount, status),
             amount_note="；".join(amount.notes) if amount is not None and amount.high is None else None,
             hints=_item_hints(results, status),
@@ -319,7 +322,7 @@ class Matcher:
         return hit
 
     def _match_item(self, row: int, profile: Profile, values: dict[str, Any], rel_raw: float,
-                    matched_terms: list[str]) -> tuple[dict[str, Any], float]:
+                    matched_terms: list[str]) -> tuple[dict[str, Any], _Verdict]:
         v = self._item_verdict(row, profile, values)
         score = v.base_score + W_RELEVANCE * relevance_feature(rel_raw)
         entry: dict[str, Any] = {
@@ -335,7 +338,7 @@ class Matcher:
             "amount_note": v.amount_note,
             **self.static_[row],
         }
-        return entry, v.potential
+        return entry, v
 
 
 def _static_entry(policy: PolicyRecord, item: SupportItem) -> dict[str, Any]:
@@ -364,6 +367,7 @@ class _Verdict:
     hints: list[str]
     potential: float
     base_score: float
+    near_miss_unmet: list[dict[str, Any]] | None
 
 
 def _fields_read(conditions: list[Condition], item: SupportItem) -> set[str]:
@@ -512,27 +516,35 @@ def _policy_entry(policy: PolicyRecord, items: list[dict[str, Any]], validity: s
 def _near_misses(rows) -> list[dict[str, Any]]:
     """Items the firm is one or two checkable facts away from, most money first."""
     out = []
-    for policy, entry, potential in rows:
-        if entry["status"] != "ineligible" or potential <= 0:
+    for policy, entry, verdict in rows:
+        if verdict.near_miss_unmet is None:
             continue
-        unmet = [c for c in entry["conditions"] if c["verdict"] == UNMET]
-        if not 1 <= len(unmet) <= 2 or any(c.get("clause") == "申报主体" for c in unmet):
-            continue
-        if any(c.get("clause") == "适用范围" for c in unmet):
-            continue  # a firm cannot move town to get a town's reward
+        potential = verdict.potential
         out.append({
             "policy_id": policy.policy_id,
             "item_id": entry["item_id"],
             "title": entry["title"],
             "potential_high": _num(potential),
-            "unmet": [c["reason"] for c in unmet],
+            "unmet": [c["reason"] for c in verdict.near_miss_unmet],
             "what_would_change_it": entry["near_misses"],
-            "summary": f"{entry['title']}：{'；'.join(entry['near_misses']) or '；'.join(c['text'] for c in unmet)}"
+            "summary": f"{entry['title']}：{'；'.join(entry['near_misses']) or '；'.join(c['text'] for c in verdict.near_miss_unmet)}"
                        f"（最高可达 {wan(potential)}）",
             "relevance": entry["relevance"],
         })
     out.sort(key=lambda d: (d["relevance"] > 0.05, d["potential_high"]), reverse=True)
     return out[:8]
+
+
+def _near_miss_unmet(status: str, potential: float, conditions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The unmet conditions of a near miss, or None when the item is not one: it must pay
+    something and fail on one or two conditions the firm could change (not the applicant
+    type, and not a town record's scope — a firm does not move town for a reward)."""
+    if status != "ineligible" or potential <= 0:
+        return None
+    unmet = [c for c in conditions if c["verdict"] == UNMET]
+    if not 1 <= len(unmet) <= 2 or any(c.get("clause") in {"申报主体", "适用范围"} for c in unmet):
+        return None
+    return unmet
 
 
 @lru_cache(maxsize=1)

@@ -297,8 +297,23 @@ SUPPORT_TYPES = ("奖励", "补助", "贴息", "资助", "股权投资", "用地
 _DATE_TEXT = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
+_CJK = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef“”‘’]"
+_FOLDED_SPACE = re.compile(rf"(?<={_CJK})\s+(?={_CJK})")
+
+
+def unfold_cjk(text: str) -> str:
+    """YAML's folded blocks (``>-``) join lines with a space, which is wrong between two Chinese
+    characters ("设备和 软件投入"); drop those spaces, keep the ones around Latin words."""
+    return _FOLDED_SPACE.sub("", text)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unfold(cls, value: Any) -> Any:
+        return unfold_cjk(value) if isinstance(value, str) else value
 
 
 class Rule(_Strict):

@@ -348,7 +348,7 @@ def get_engine(url: str | None = None) -> Engine:
         if engine is None:
             try:
                 engine = _ENGINES[resolved] = _make_engine(resolved)
-            except (SQLAlchemyError, OSError, ValueError) as exc:
+            except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:
                 raise StoreError(f"无法打开走访记录库（{_safe_url(resolved)}）：{_reason(exc)}") from exc
         return engine
 
@@ -432,7 +432,9 @@ def replace_visit(engine: Engine, visit_id: int, visit: VisitIn | dict[str, Any]
         row.credit_code, row.town = v.credit_code, v.town
         row.profile_json = _dumps(v.profile)
         row.result_summary_json = _dumps(v.result_summary) if v.result_summary is not None else None
-        row.notes, row.follow_up, row.follow_up_due, row.status = v.notes, v.follow_up, v.follow_up_due, v.status
+        row.notes, row.follow_up, row.follow_up_due = v.notes, v.follow_up, v.follow_up_due
+        if "status" in v.model_fields_set:  # otherwise a visit marked done stays done
+            row.status = v.status
         row.updated_at = datetime.now(UTC)
         session.flush()
         return row.to_dict()

@@ -100,6 +100,21 @@ def test_update_notes_follow_up_and_status(engine):
         vs.update_visit(engine, vid, status="closed")
 
 
+def test_replace_visit_overwrites_but_keeps_id_created_at_and_status(engine):
+    vid = vs.save_visit(engine, vs.visit_from_match(PROFILE, None, notes="初稿"))
+    before = vs.get_visit(engine, vid)
+    vs.update_visit(engine, vid, status="done")
+    changed = {**PROFILE, "employees": 450}
+    after = vs.replace_visit(engine, vid, vs.visit_from_match(changed, match(changed, as_of=AS_OF).to_dict(),
+                                                              notes="改正从业人数后再次保存", advisor="李四"))
+    assert after["id"] == vid and after["created_at"] == before["created_at"]
+    assert after["profile"]["employees"] == 450 and after["result_summary"]["as_of"] == AS_OF
+    assert after["notes"] == "改正从业人数后再次保存" and after["advisor"] == "李四"
+    assert after["status"] == "done"  # not given, so kept
+    assert vs.replace_visit(engine, 999, _visit()) is None
+    assert len(vs.list_visits(engine)) == 1
+
+
 def test_visits_by_town(engine):
     today = date(2026, 11, 27)
     vs.save_visit(engine, _visit("甲", town="古镇镇", follow_up_due=date(2026, 11, 1)))  # overdue
