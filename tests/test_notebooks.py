@@ -8,7 +8,6 @@ files must carry no outputs, so that diffs stay readable.
 from __future__ import annotations
 
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -151,8 +150,3 @@ def test_advisor_walkthrough_notebook():
     assert "专员" in md and "走访" in md
     assert_clean_stderr(nb)
 
-
-def test_durations_are_reported():
-    """Not a check: prints how long each notebook took when the slow tests ran (-s to see)."""
-    for name, (_, seconds) in _executed.items():
-        print(f"{name}: {seconds:.1f} s", file=sys.stderr)
