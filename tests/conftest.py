@@ -40,3 +40,17 @@ def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None) -> su
     cmd = [exe, *args] if exe else [sys.executable, "-m", "policy_match", *args]
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120,
                           encoding="utf-8")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_visit_db(tmp_path_factory):
+    """No test writes the real var/visits.db: point the store at a throw-away file."""
+    import os
+
+    previous = os.environ.get("POLICY_MATCH_DB_URL")
+    os.environ["POLICY_MATCH_DB_URL"] = f"sqlite:///{tmp_path_factory.mktemp('visits') / 'visits.db'}"
+    yield
+    if previous is None:
+        os.environ.pop("POLICY_MATCH_DB_URL", None)
+    else:
+        os.environ["POLICY_MATCH_DB_URL"] = previous
