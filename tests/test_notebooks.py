@@ -7,6 +7,7 @@ files must carry no outputs, so that diffs stay readable.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -28,8 +29,15 @@ def execute(name: str) -> nbformat.NotebookNode:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         client = NotebookClient(nb, timeout=180, kernel_name="python3",
                                 resources={"metadata": {"path": str(NOTEBOOKS)}})
+        # Importing streamlit (the app tests do) sets MPLBACKEND=Agg in this process; a kernel
+        # inheriting it would draw no inline charts. The kernel gets a clean environment.
+        saved = os.environ.pop("MPLBACKEND", None)
         start = time.perf_counter()
-        client.execute()  # raises CellExecutionError on the first failing cell
+        try:
+            client.execute()  # raises CellExecutionError on the first failing cell
+        finally:
+            if saved is not None:
+                os.environ["MPLBACKEND"] = saved
         seconds = time.perf_counter() - start
         _executed[name] = (nb, seconds)
         print(f"\n{name}: executed in {seconds:.1f} s")
