@@ -75,6 +75,7 @@ class RelevanceIndex:
         self.ids_ = list(ids) if ids is not None else [str(i) for i in range(len(documents))]
         self.vocabulary_ = self.word_vectorizer_.get_feature_names_out()
         self.word_matrix_csc_ = self.word_matrix_.tocsc()
+        self.vocabulary_list_ = [str(w) for w in self.vocabulary_]
         # Transposed once here rather than on every query batch.
         self.word_matrix_t_ = self.word_matrix_.T.tocsr()
         self.char_matrix_t_ = self.char_matrix_.T.tocsr()
@@ -105,23 +106,37 @@ class RelevanceIndex:
         return scores, qw
 
     def matched_terms(self, query_words: sparse.csr_matrix | tuple[np.ndarray, np.ndarray],
-                      k: int = 6) -> dict[int, list[str]]:
-        """For every document sharing words with the query: those words, strongest first.
+                      k: int = 6, max_docs: int | None = 500) -> dict[int, list[str]]:
+        """For every document sharing words with the query (at most ``max_docs`` of them, the
+        ones sharing the most): those words, strongest first.
 
-        Walks only the query's columns of the column-major document matrix, so the cost is
-        the number of (query word, document) pairs, not the size of the base.
+        Slices only the query's columns of the column-major document matrix and orders all
+        (document, word) pairs in one numpy sort, so the cost follows the number of pairs.
         """
         cols, weights = (query_words.indices, query_words.data) if sparse.issparse(query_words) else query_words
         if len(cols) == 0:
             return {}
-        csc = self.word_matrix_csc_
-        pairs: dict[int, list[tuple[float, int]]] = {}
-        for col, q in zip(cols.tolist(), weights.tolist(), strict=True):
-            lo, hi = csc.indptr[col], csc.indptr[col + 1]
-            for row, w in zip(csc.indices[lo:hi].tolist(), csc.data[lo:hi].tolist(), strict=True):
-                pairs.setdefault(row, []).append((q * w, col))
-        vocab = self.vocabulary_
-        return {row: [str(vocab[c]) for _, c in sorted(found, reverse=True)[:k]] for row, found in pairs.items()}
+        shared = self.word_matrix_csc_[:, cols].tocoo()
+        if shared.nnz == 0:
+            return {}
+        strength = shared.data * np.asarray(weights)[shared.col]
+        shared_row, shared_col = shared.row, shared.col
+        if max_docs is not None:
+            # On a large base, name the words only for the documents that share the most.
+            per_doc = np.bincount(shared_row, weights=strength, minlength=self.word_matrix_.shape[0])
+            if np.count_nonzero(per_doc) > max_docs:
+                keep = np.zeros(per_doc.shape, dtype=bool)
+                keep[np.argpartition(-per_doc, max_docs)[:max_docs]] = True
+                mask = keep[shared_row]
+                shared_row, shared_col, strength = shared_row[mask], shared_col[mask], strength[mask]
+        order = np.lexsort((-strength, shared_row))  # by document, strongest word first
+        rows, words = shared_row[order], np.asarray(cols)[shared_col[order]]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        ends = np.r_[starts[1:], len(rows)]
+        vocab = self.vocabulary_list_
+        words_list = words.tolist()
+        return {int(rows[s]): [vocab[w] for w in words_list[s:min(e, s + k)]]
+                for s, e in zip(starts.tolist(), ends.tolist(), strict=True)}
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         scores = self.score(query)

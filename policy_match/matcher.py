@@ -189,6 +189,13 @@ class Matcher:
                                   for conds in self.item_conditions_ for c in conds}
         self.condition_cache_: dict[tuple, ConditionResult] = {}
         self.item_getters_ = [_getter(fields) for fields in self.item_fields_]
+        # Items with the very same conditions, amount and applicant get the very same verdict
+        # for a firm: they share one cache slot (common in a large base: "制造业 + 信用良好").
+        templates: dict[tuple, int] = {}
+        self.item_template_ = [
+            templates.setdefault((tuple(map(id, conds)), id(it.amount), it.applicant, tuple(it.sources)), len(templates))
+            for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True)
+        ]
         self.condition_getters_ = {key: _getter(fields) for key, fields in self.condition_fields_.items()}
         # Room for a few hundred distinct firms' verdicts before the caches start over.
         self.cache_size_ = max(VERDICT_CACHE_SIZE, 30 * len(self.pairs_))
@@ -280,7 +287,7 @@ class Matcher:
         It reads only a handful of profile fields, and firms in one batch share most of
         them (sector, 规上, town …), so it is memoised on exactly those values.
         """
-        key = (row, *self.item_getters_[row](values))
+        key = (self.item_template_[row], *self.item_getters_[row](values))
         hit = self.verdict_cache_.get(key)
         if hit is not None:
             return hit
