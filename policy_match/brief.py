@@ -27,10 +27,10 @@ from .io import STATUS_ZH, VALIDITY_ZH
 CJK_FONT = "Noto Sans CJK SC"
 CJK_FALLBACK = "SimSun"
 LATIN_FONT = "Arial"
-MAX_POLICIES = 8
-MAX_NEAR_MISSES = 5
-MAX_MATERIALS = 10
-MAX_CONTACTS = 5
+MAX_POLICIES = 6
+MAX_NEAR_MISSES = 3
+MAX_MATERIALS = 6
+MAX_CONTACTS = 3
 MAX_TEXT = 300  # notes / follow-up beyond this are cut in the brief (the record keeps all)
 
 _KEY_NUMBERS = (
@@ -309,7 +309,7 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
             status = STATUS_ZH.get(pol["status"], pol["status"])
             if pol.get("validity") == "expired":  # only when the caller asked to keep expired ones
                 status += f"（{VALIDITY_ZH['expired']}）"
-            rows.append([pol["title"], status, amount_text(pol.get("amount_wan")), _department(pol)])
+            rows.append([pol.get("short_title") or pol["title"], status, amount_text(pol.get("amount_wan")), _department(pol)])
         _table(doc, ["政策", "结论", "估计金额(万元)", "主管部门"], rows, [8.0, 3.2, 2.8, 4.4])
         if len(usable) > len(shown):
             doc.add_paragraph(f"另有 {len(usable) - len(shown)} 项政策可能适用，详见系统匹配结果。").runs[0].font.size = Pt(9)

@@ -69,7 +69,7 @@ def test_brief_lists_top_policies_with_status_amount_department(brief, result):
     assert [c.text for c in table.rows[0].cells] == ["政策", "结论", "估计金额(万元)", "主管部门"]
     body = table.rows[1:]
     assert len(body) == min(MAX_POLICIES, len(usable))
-    assert [r.cells[0].text for r in body] == [p["title"] for p in usable[:MAX_POLICIES]]
+    assert [r.cells[0].text for r in body] == [p.get("short_title") or p["title"] for p in usable[:MAX_POLICIES]]
     assert {r.cells[1].text for r in body} <= {"可申请", "可能符合·待确认"}
     top = usable[0]
     assert body[0].cells[2].text == amount_text(top["amount_wan"])
