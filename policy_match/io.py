@@ -132,7 +132,7 @@ def map_columns(frame: pd.DataFrame) -> BatchInput:
 class BatchResult:
     as_of: date
     summaries: list[dict[str, Any]] = field(default_factory=list)
-    details: list[dict[str, Any]] = field(default_factory=list)
+    details: list[tuple] = field(default_factory=list)  # rows in DETAIL_COLUMNS order
     errors: list[dict[str, Any]] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     results: list[tuple[int, MatchResult]] = field(default_factory=list)
@@ -152,7 +152,7 @@ _worker_matcher: Matcher | None = None
 
 
 def _rows_for(chunk: list[tuple[int, Profile, list[str]]], as_of: date, include_expired: bool,
-              matcher: Matcher | None = None) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+              matcher: Matcher | None = None) -> list[tuple[dict[str, Any], list[tuple]]]:
     """Match a chunk of valid rows → (summary row, detail rows) per firm."""
     matcher = matcher or _worker_matcher or default_matcher()
     out = []
@@ -247,35 +247,28 @@ STATUS_ZH = {"eligible": "可申请", "possible": "可能符合·待确认", "in
 VALIDITY_ZH = {"current": "有效", "expired": "已过期", "unknown": "有效期待确认"}
 
 
-def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[dict[str, Any]]:
-    """Item-level rows: every item the firm may use, and the ruled-out ones that are near
-    misses (one or two conditions away); the rest would only bury the useful rows."""
+def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[tuple]:
+    """Item-level rows, as tuples in ``DETAIL_COLUMNS`` order (compact to pass between batch
+    processes): every item the firm may use, and the ruled-out ones that are near misses (one
+    or two conditions away); the rest would only bury the useful rows."""
     near = {n["item_id"] for n in result.near_misses}
+    name = profile.name or f"第{row}行"
     out = []
     for rank, pol in enumerate(result.results, 1):
+        validity = VALIDITY_ZH[pol["validity"]]
         for it in pol["items"]:
             if it["status"] == "ineligible" and it["item_id"] not in near:
                 continue
             amount = it["amount_wan"] or {}
-            out.append({
-                "行号": row,
-                "企业名称": profile.name or f"第{row}行",
-                "政策排名": rank,
-                "政策编号": pol["policy_id"],
-                "政策名称": pol["title"],
-                "有效性": VALIDITY_ZH[pol["validity"]],
-                "事项编号": it["item_id"],
-                "支持事项": it["title"],
-                "结论": STATUS_ZH[it["status"]],
-                "确定可得(万元)": amount.get("low", ""),
-                "最高可得(万元)": amount.get("high", ""),
-                "金额计算": amount.get("formula", "金额未公开或非资金类支持"),
-                "不满足的条件": "；".join(c["reason"] for c in it["conditions"] if c["verdict"] == "unmet"),
-                "待确认的条件": "；".join(c["reason"] for c in it["conditions"] if c["verdict"] == "unknown"),
-                "下一步": "；".join(it["near_misses"]),
-                "主管部门": it["department"] or "",
-                "来源": it["sources"][0] if it["sources"] else "",
-            })
+            conditions = it["conditions"]
+            out.append((
+                row, name, rank, pol["policy_id"], pol["title"], validity, it["item_id"], it["title"],
+                STATUS_ZH[it["status"]], amount.get("low", ""), amount.get("high", ""),
+                amount.get("formula", "金额未公开或非资金类支持"),
+                "；".join(c["reason"] for c in conditions if c["verdict"] == "unmet"),
+                "；".join(c["reason"] for c in conditions if c["verdict"] == "unknown"),
+                "；".join(it["near_misses"]), it["department"] or "", it["sources"][0] if it["sources"] else "",
+            ))
     return out
 
 
