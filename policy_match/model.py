@@ -499,6 +499,8 @@ class Amount(_Strict):
 
 
 class Period(_Strict):
+    """A span of dates, each as precise as documented (YYYY, YYYY-MM or YYYY-MM-DD)."""
+
     start: str | None = Field(default=None, alias="from")
     end: str | None = Field(default=None, alias="to")
     note: str | None = None
@@ -570,25 +572,11 @@ class Bundle(_Strict):
         return _check_date_text(value)
 
 
-class Validity(_Strict):
+class Validity(Period):
     """When the policy is in force. Unknown ends stay null; ``ended`` records a policy known
     to be over whose exact end date is not documented."""
 
-    start: str | None = Field(default=None, alias="from")
-    end: str | None = Field(default=None, alias="to")
     ended: bool = False
-    note: str | None = None
-
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _date_text(cls, value: Any) -> Any:
-        return _check_date_text(value)
-
-    @model_validator(mode="after")
-    def _order(self) -> Validity:
-        if self.start and self.end and date_bounds(self.end)[1] < date_bounds(self.start)[0]:
-            raise ValueError(f"end date {self.end} is before start date {self.start}")
-        return self
 
 
 class PolicyRecord(_Strict):
