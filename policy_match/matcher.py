@@ -2,7 +2,7 @@
 
 Ranking (documented in README "How ranking works"): each item gets
 
-    score = 0.30·status + 0.10·evidence + 0.50·relevance + 0.10·money
+    score = 0.30·status + 0.10·evidence + 0.50·relevance + 0.10·money·min(1, relevance + evidence)
 
 - status: eligible 1; possible 0.3–0.8 by the share of its checkable conditions the profile
   confirmed; ineligible 0 (ineligible items always sort last);
@@ -13,7 +13,8 @@ Ranking (documented in README "How ranking works"): each item gets
   generic ones (sector, 规上, 中山注册, credit) 0.5, saturating at 2;
 - relevance: cosine of the firm's plans/industry against the item (word + character TF-IDF),
   saturating at ``RELEVANCE_SATURATION``;
-- money: log-scaled ``high`` of the item's amount.
+- money: log-scaled ``high`` of the item's amount, gated by relevance + evidence so that a
+  large subsidy meant for other kinds of firms does not float up.
 
 A policy's status is the best of its items'; its score is its best item's score.
 """
@@ -108,8 +109,19 @@ def status_strength(status: str, confirmation: float) -> float:
 
 def item_score(status: str, confirmation: float, evidence: float, relevance: float, money: float, *,
                universal: bool) -> float:
+    return fixed_score(status, confirmation, evidence, universal) + firm_text_score(relevance, evidence, money)
+
+
+def fixed_score(status: str, confirmation: float, evidence: float, universal: bool) -> float:
+    """The part of the score that does not depend on the firm's text."""
     s = status_strength(status, confirmation) * (UNIVERSAL_SERVICE_FACTOR if universal else 1.0)
-    return W_STATUS * s + W_EVIDENCE * evidence + W_RELEVANCE * relevance + W_MONEY * money
+    return W_STATUS * s + W_EVIDENCE * evidence
+
+
+def firm_text_score(relevance: float, evidence: float, money: float) -> float:
+    """Relevance, plus money gated by fit: a large amount lifts an item only as far as the
+    firm's text or facts point to it, so big subsidies for other kinds of firms stay down."""
+    return W_RELEVANCE * relevance + W_MONEY * money * min(1.0, relevance + evidence)
 
 
 def validity_at(policy: PolicyRecord, as_of: date) -> tuple[str, str]:
@@ -300,6 +312,7 @@ class Matcher:
         potential = (amount.high or 0.0) if amount else 0.0
         universal = item.amount.kind == "non_monetary" and not any(c.rule is not None for c in conditions)
         condition_dicts = [r.to_dict() for r in results]
+        evidence = evidence_feature(results)
         verdict = _Verdict(
             status=status,
             conditions=condition_dicts,
@@ -309,8 +322,9 @@ class Matcher:
             hints=_item_hints(results, status),
             potential=potential,
             # the score without its relevance term, which is the only per-firm text part
-            base_score=item_score(status, confirmation_feature(results), evidence_feature(results), 0.0,
-                                  money_feature(potential) if status != "ineligible" else 0.0, universal=universal),
+            base_score=fixed_score(status, confirmation_feature(results), evidence, universal),
+            evidence=evidence,
+            money=money_feature(potential) if status != "ineligible" else 0.0,
         )
         if len(self.verdict_cache_) >= self.cache_size_:
             self.verdict_cache_.clear()
@@ -331,7 +345,7 @@ class Matcher:
     def _match_item(self, row: int, profile: Profile, values: dict[str, Any], rel_raw: float,
                     matched_terms: list[str]) -> tuple[dict[str, Any], _Verdict]:
         v = self._item_verdict(row, profile, values)
-        score = v.base_score + W_RELEVANCE * relevance_feature(rel_raw)
+        score = v.base_score + firm_text_score(relevance_feature(rel_raw), v.evidence, v.money)
         entry: dict[str, Any] = {
             "item_id": self.pairs_[row][1].item_id,
             "title": self.pairs_[row][1].title,
@@ -374,6 +388,8 @@ class _Verdict:
     hints: list[str]
     potential: float
     base_score: float
+    evidence: float
+    money: float
     near_miss_unmet: list[dict[str, Any]] | None
 
 
