@@ -176,8 +176,11 @@ class Profile(BaseModel):
     def _town(cls, value: str | None) -> str | None:
         if value is None or value in TOWNS:
             return value
-        if value in TOWN_ALIASES:
-            return TOWN_ALIASES[value]
+        short = re.sub(r"^(广东省)?中山市", "", value.replace(" ", ""))  # "中山市古镇镇" from an address
+        if short in TOWNS:
+            return short
+        if short in TOWN_ALIASES:
+            return TOWN_ALIASES[short]
         raise ValueError("不是中山市的镇街或功能区（应为 石岐街道 … 小榄镇、火炬开发区、翠亨新区 之一）")
 
     @field_validator("sector")

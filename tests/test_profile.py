@@ -41,6 +41,8 @@ def test_town_sector_listing_aliases():
     p = parse_profile({"town": "古镇", "sector": "c", "listing_stage": "已完成股改"}).profile
     assert (p.town, p.sector, p.listing_stage) == ("古镇镇", "C", "shareholding_reform")
     assert parse_profile({"town": "火炬区"}).profile.town == "火炬开发区"
+    assert parse_profile({"town": "广东省中山市小榄镇"}).profile.town == "小榄镇"
+    assert parse_profile({"town": "中山市 古镇"}).profile.town == "古镇镇"
     assert parse_profile({"sector": "制造业"}).profile.sector == "C"
 
 
