@@ -235,10 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"错误：无法读取评测集 {args.cases}：{exc}", file=sys.stderr)
         return 2
     report = run(cases)
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        _print(report)
+    try:
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False, indent=2))
+        else:
+            _print(report)
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
     return 0
 
 

@@ -5,9 +5,10 @@ Ranking (documented in README "How ranking works"): each item gets
     score = 0.30·status + 0.10·evidence + 0.50·relevance + 0.10·money·min(1, relevance + evidence)
 
 - status: eligible 1; possible 0.3–0.8 by the share of its checkable conditions the profile
-  confirmed; ineligible 0 (ineligible items always sort last);
-  a universal service with no checkable condition counts at 0.6 of its status, so it never
-  crowds out a subsidy the firm's own facts qualify it for;
+  confirmed (0.5 when it can check none); ineligible 0 (ineligible items always sort last).
+  A universal service (no condition at all) is "eligible" for everyone, but it earns no
+  evidence, relevance or money, so a subsidy the firm's own facts and plans point to outranks
+  it; it comes first only when nothing specific fits;
 - evidence: how much of the firm's own profile the item's conditions confirmed — met
   conditions on specific facts (qualifications, 工改搬迁, town, listing stage …) count 1,
   generic ones (sector, 规上, 中山注册, credit) 0.5, saturating at 2;
@@ -59,7 +60,6 @@ MONEY_SATURATION_WAN = 3000.0
 # Facts nearly every applicant shares; a town condition other than a town record's scope
 # (e.g. "in any Zhongshan town") is generic too.
 GENERIC_FIELDS = frozenset({"sector", "registered_in_zhongshan", "credit_ok", "above_scale", "town"})
-UNIVERSAL_SERVICE_FACTOR = 0.6
 VERDICT_CACHE_SIZE = 50_000
 
 # Flags of the profile that say something about the firm's needs, as text for relevance.
@@ -107,15 +107,13 @@ def status_strength(status: str, confirmation: float) -> float:
     return 0.0
 
 
-def item_score(status: str, confirmation: float, evidence: float, relevance: float, money: float, *,
-               universal: bool) -> float:
-    return fixed_score(status, confirmation, evidence, universal) + firm_text_score(relevance, evidence, money)
+def item_score(status: str, confirmation: float, evidence: float, relevance: float, money: float) -> float:
+    return fixed_score(status, confirmation, evidence) + firm_text_score(relevance, evidence, money)
 
 
-def fixed_score(status: str, confirmation: float, evidence: float, universal: bool) -> float:
+def fixed_score(status: str, confirmation: float, evidence: float) -> float:
     """The part of the score that does not depend on the firm's text."""
-    s = status_strength(status, confirmation) * (UNIVERSAL_SERVICE_FACTOR if universal else 1.0)
-    return W_STATUS * s + W_EVIDENCE * evidence
+    return W_STATUS * status_strength(status, confirmation) + W_EVIDENCE * evidence
 
 
 def firm_text_score(relevance: float, evidence: float, money: float) -> float:
@@ -310,7 +308,6 @@ class Matcher:
         status = combine([r.verdict for r in results])
         amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
         potential = (amount.high or 0.0) if amount else 0.0
-        universal = item.amount.kind == "non_monetary" and not any(c.rule is not None for c in conditions)
         condition_dicts = [r.to_dict() for r in results]
         evidence = evidence_feature(results)
         verdict = _Verdict(
@@ -322,7 +319,7 @@ class Matcher:
             hints=_item_hints(results, status),
             potential=potential,
             # the score without its relevance term, which is the only per-firm text part
-            base_score=fixed_score(status, confirmation_feature(results), evidence, universal),
+            base_score=fixed_score(status, confirmation_feature(results), evidence),
             evidence=evidence,
             money=money_feature(potential) if status != "ineligible" else 0.0,
         )
