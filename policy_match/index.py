@@ -20,7 +20,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from .model import PolicyRecord, SupportItem
 from .text import ChineseTokenizer, default_tokenizer
 
-WORD_WEIGHT = 0.6  # share of the word view in the combined score; the rest is characters
+WORD_WEIGHT = 0.6
+SMALL_POSTINGS = 2000  # below this many (word, document) pairs, matched terms are found in plain Python  # share of the word view in the combined score; the rest is characters
 
 
 def item_document(policy: PolicyRecord, item: SupportItem) -> str:
@@ -116,6 +117,9 @@ class RelevanceIndex:
         cols, weights = (query_words.indices, query_words.data) if sparse.issparse(query_words) else query_words
         if len(cols) == 0:
             return {}
+        indptr = self.word_matrix_csc_.indptr
+        if int((indptr[cols + 1] - indptr[cols]).sum()) <= SMALL_POSTINGS:
+            return self._matched_terms_small(cols, weights, k)
         shared = self.word_matrix_csc_[:, cols].tocoo()
         if shared.nnz == 0:
             return {}
@@ -137,6 +141,17 @@ class RelevanceIndex:
         words_list = words.tolist()
         return {int(rows[s]): [vocab[w] for w in words_list[s:min(e, s + k)]]
                 for s, e in zip(starts.tolist(), ends.tolist(), strict=True)}
+
+    def _matched_terms_small(self, cols: np.ndarray, weights: np.ndarray, k: int) -> dict[int, list[str]]:
+        """The same as :meth:`matched_terms` in plain Python, faster when few pairs are involved
+        (the bundled base): no sparse slicing overhead per query."""
+        csc, vocab = self.word_matrix_csc_, self.vocabulary_list_
+        found: dict[int, list[tuple[float, int]]] = {}
+        for col, q in zip(cols.tolist(), weights.tolist(), strict=True):
+            lo, hi = csc.indptr[col], csc.indptr[col + 1]
+            for row, w in zip(csc.indices[lo:hi].tolist(), csc.data[lo:hi].tolist(), strict=True):
+                found.setdefault(row, []).append((q * w, col))
+        return {row: [vocab[c] for _, c in sorted(pairs, reverse=True)[:k]] for row, pairs in found.items()}
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         scores = self.score(query)

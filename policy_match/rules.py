@@ -8,6 +8,7 @@ and, when not met, a hint saying what would change it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .fields import LISTING_STAGES, SECTORS, field_label, format_value
 from .model import Condition, Profile, Rule
@@ -50,6 +51,7 @@ class ConditionResult:
         return out
 
 
+@lru_cache(maxsize=4096)
 def _show(name: str, value: object) -> str:
     """A rule's threshold value, shown in the profile's own units."""
     if name == "sector":
@@ -60,7 +62,7 @@ def _show(name: str, value: object) -> str:
 
 
 def _show_list(name: str, values: list) -> str:
-    return "、".join(_show(name, v) for v in values)
+    return "、".join(_show(name, v) for v in values)  # rule values are constants: _show caches them
 
 
 def _leaf(rule: Rule, profile: Profile) -> RuleResult:
