@@ -85,7 +85,7 @@ def test_brief_near_misses_materials_contacts_notes(brief, result):
         assert n["summary"] in text
     for n in result["near_misses"][MAX_NEAR_MISSES:]:
         assert n["summary"] not in text
-    assert "项目核准或备案证" in text  # from the digital-transformation items' how_to_apply.materials
+    assert "项目核准或备案文件" in text  # from the digital-transformation items' how_to_apply.materials
     assert "联系方式" in text and "88315243" in text
     assert NOTES in text  # verbatim, HTML-looking text untouched
     assert FOLLOW_UP in text and "2026-12-02" in text
