@@ -41,7 +41,7 @@ from policy_match.io import (
 )
 from policy_match.knowledge import KnowledgeBase, bundled_knowledge_base
 from policy_match.matcher import Matcher, default_matcher
-from policy_match.model import FieldProblem, ProfileError, parse_profile
+from policy_match.profile import FieldProblem, ProfileError, parse_profile
 
 # --------------------------------------------------------------------------------------
 # Cached resources

@@ -18,7 +18,7 @@ from app_pages.common import (
 )
 from policy_match.io import VALIDITY_ZH
 from policy_match.matcher import validity_at
-from policy_match.model import PolicyRecord
+from policy_match.schema import PolicyRecord
 
 KEY = "lib"
 SEARCH_MIN_SCORE = 0.05  # TF-IDF scores below this are character-level noise

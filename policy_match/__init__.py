@@ -9,7 +9,8 @@ Rules decide eligibility; jieba + TF-IDF decide relevance; every answer is expla
 
 from .knowledge import KnowledgeBase, bundled_knowledge_base, load_directory
 from .matcher import Matcher, MatchResult, match
-from .model import PolicyRecord, Profile, ProfileError, parse_profile
+from .profile import Profile, ProfileError, parse_profile
+from .schema import PolicyRecord
 
 __version__ = "0.1.0"
 __all__ = [

@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass, field
 
 from .fields import PROFILE_FIELDS, field_label, format_value
-from .model import Amount, Formula, Profile
+from .profile import Profile
 from .rules import MET, UNKNOWN, evaluate_rule
+from .schema import Amount, Formula
 
 
 @dataclass(frozen=True)

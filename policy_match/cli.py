@@ -28,7 +28,7 @@ from .io import (
 )
 from .knowledge import POLICY_DIR, load_directory
 from .matcher import default_matcher, parse_as_of
-from .model import ProfileError
+from .profile import ProfileError
 
 app = typer.Typer(
     add_completion=False,

@@ -30,7 +30,8 @@ import numpy as np
 
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .matcher import Matcher, default_matcher, parse_as_of, validity_at
-from .model import PolicyRecord, parse_profile
+from .profile import parse_profile
+from .schema import PolicyRecord
 
 DEFAULT_CASES = Path(__file__).resolve().parent.parent / "tests" / "data" / "eval_profiles.json"
 K = 5

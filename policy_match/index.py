@@ -17,7 +17,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .model import PolicyRecord, SupportItem
+from .schema import PolicyRecord, SupportItem
 from .text import ChineseTokenizer, default_tokenizer
 
 WORD_WEIGHT = 0.6

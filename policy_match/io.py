@@ -22,7 +22,7 @@ import pandas as pd
 
 from .fields import PROFILE_FIELDS, QUALIFICATIONS, TOWNS, format_value
 from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
-from .model import FieldProblem, Profile, ProfileError, is_blank, parse_profile
+from .profile import FieldProblem, Profile, ProfileError, is_blank, parse_profile
 
 MAX_BATCH_BYTES = 50 * 1024 * 1024
 MAX_BATCH_ROWS = 100_000

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .model import PolicyRecord, SupportItem
+from .schema import PolicyRecord, SupportItem
 
 # libyaml's C loader is ~5x faster than the pure-Python one; both are "safe" loaders.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

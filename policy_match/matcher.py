@@ -36,18 +36,9 @@ from .amounts import AmountResult, evaluate_amount, wan
 from .fields import LISTING_STAGES, PROFILE_FIELDS, SECTORS
 from .index import RelevanceIndex, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
-from .model import (
-    PLANS_INDEXED_CHARS,
-    Condition,
-    PolicyRecord,
-    Profile,
-    ProfileParse,
-    Rule,
-    SupportItem,
-    date_bounds,
-    parse_profile,
-)
+from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
 from .rules import MET, UNKNOWN, UNMET, ConditionResult, combine, evaluate_condition
+from .schema import Condition, PolicyRecord, Rule, SupportItem, date_bounds
 from .text import ChineseTokenizer
 
 POSSIBLE_FLOOR, POSSIBLE_CEILING = 0.3, 0.8

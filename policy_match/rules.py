@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .fields import LISTING_STAGES, SECTORS, field_label, format_value
-from .model import Condition, Profile, Rule
+from .profile import Profile
+from .schema import Condition, Rule
 
 MET, UNMET, UNKNOWN = "met", "unmet", "unknown"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policy_match.model import ProfileError, parse_profile
+from policy_match.profile import ProfileError, parse_profile
 
 
 def test_empty_profile_is_all_unknown():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from policy_match.amounts import evaluate_amount
-from policy_match.model import Amount, Condition, Profile, Rule
+from policy_match.profile import Profile
 from policy_match.rules import MET, UNKNOWN, UNMET, combine, evaluate_condition, evaluate_rule
+from policy_match.schema import Amount, Condition, Rule
 
 
 def rule(**kw) -> Rule:

@@ -1,0 +1,273 @@
+"""The enterprise profile (contract §2): every field optional, ``None`` means *unknown*.
+
+Rules turn an unknown into the verdict ``unknown`` — never met, never unmet. Parsing is lenient
+about how people write values (是/否, 1,500万, 中山市古镇镇) and strict about what they mean: an
+invalid value raises :class:`ProfileError` naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .fields import (
+    LISTING_STAGE_ALIASES,
+    LISTING_STAGES,
+    NUMERIC_KINDS,
+    PROFILE_FIELDS,
+    QUALIFICATION_ALIASES,
+    QUALIFICATIONS,
+    SECTORS,
+    TOWN_ALIASES,
+    TOWNS,
+)
+
+TRUE_WORDS = {"true", "1", "yes", "y", "是", "有", "对", "√", "✓", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "否", "无", "没有", "不是", "×", "✗", "f"}
+LIST_SPLIT = re.compile(r"[;；、,，/\n|]+")
+_CREDIT_CODE = re.compile(r"^[0-9A-HJ-NP-RT-UW-Y]{2}\d{6}[0-9A-HJ-NP-RT-UW-Y]{10}$")
+
+
+class FieldProblem(BaseModel):
+    """One rejected value: which field, what was given, why (Chinese, for the user)."""
+
+    field: str
+    value: Any = None
+    message: str
+
+    def line(self) -> str:
+        shown = repr(self.value) if not isinstance(self.value, str) else f"“{self.value}”"
+        if isinstance(self.value, str) and len(self.value) > 60:
+            shown = f"“{self.value[:60]}…”"
+        return f"{self.field} = {shown}: {self.message}"
+
+
+class ProfileError(ValueError):
+    """A profile with invalid values. ``problems`` names each field and value."""
+
+    def __init__(self, problems: list[FieldProblem]):
+        self.problems = problems
+        super().__init__("; ".join(p.line() for p in problems))
+
+
+def is_blank(value: Any) -> bool:
+    """Empty cells from Excel/pandas (None, NaN, '', whitespace) mean *unknown*."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return bool(isinstance(value, str) and not value.strip())
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ValueError("应为 是/否（也可写 true/false、1/0）")
+
+
+def parse_number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("应为数字")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        text = str(value).strip().replace(",", "").replace("，", "").replace(" ", "")
+        for suffix in ("万元", "万美元", "万", "元", "%", "％", "㎡", "平方米", "人", "年"):
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text = text[: -len(suffix)]
+                break
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError("应为数字") from None
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError("应为有限的数字")
+    return number
+
+
+class Profile(BaseModel):
+    """An enterprise profile. Every field optional; ``None`` = unknown."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str | None = None
+    credit_code: str | None = None
+    town: str | None = None
+    registered_in_zhongshan: bool | None = None
+    founded_year: int | None = None
+    sector: str | None = None
+    industry: str | None = None
+    above_scale: bool | None = None
+    newly_above_scale_year: int | None = None
+    annual_revenue_wan: float | None = None
+    revenue_growth_pct: float | None = None
+    employees: int | None = None
+    paid_in_capital_wan: float | None = None
+    local_contribution_wan: float | None = None
+    rd_expense_wan: float | None = None
+    qualifications: list[str] | None = None
+    listing_stage: str | None = None
+    credit_ok: bool | None = None
+    plans: str | None = None
+    planned_investment_wan: float | None = None
+    equipment_software_investment_wan: float | None = None
+    loan_interest_wan: float | None = None
+    buying_land_first_time: bool | None = None
+    relocating_from_renovation_area: bool | None = None
+    leased_area_m2: float | None = None
+    digital_level: int | None = None
+    cross_border_ecommerce: bool | None = None
+    cross_border_sales_usd_wan: float | None = None
+    independent_site_fee_wan: float | None = None
+    overseas_marketing_wan: float | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any, info) -> Any:
+        if is_blank(value):
+            return None
+        meta = PROFILE_FIELDS[info.field_name]
+        if meta.kind == "bool":
+            return parse_bool(value)
+        if meta.kind in NUMERIC_KINDS:
+            number = parse_number(value)
+            if meta.kind == "int":
+                if number != int(number):
+                    raise ValueError("应为整数")
+                number = int(number)
+            if meta.maximum is not None and meta.maximum <= 10 and not meta.minimum <= number <= meta.maximum:
+                raise ValueError(f"应为 {meta.minimum:g}–{meta.maximum:g} 之间的整数")
+            if meta.minimum is not None and number < meta.minimum:
+                raise ValueError(f"不能小于 {meta.minimum:g}{meta.unit}")
+            if meta.maximum is not None and number > meta.maximum:
+                raise ValueError(f"超出合理范围（不能大于 {meta.maximum:g}{meta.unit}，请检查单位）")
+            return number
+        if meta.kind == "list":
+            items = value if isinstance(value, (list, tuple, set)) else LIST_SPLIT.split(str(value))
+            return [str(v).strip() for v in items if not is_blank(v) and str(v).strip()]
+        return str(value).strip()
+
+    @field_validator("town")
+    @classmethod
+    def _town(cls, value: str | None) -> str | None:
+        if value is None or value in TOWNS:
+            return value
+        short = re.sub(r"^(广东省)?中山市", "", value.replace(" ", ""))  # "中山市古镇镇" from an address
+        if short in TOWNS:
+            return short
+        if short in TOWN_ALIASES:
+            return TOWN_ALIASES[short]
+        raise ValueError("不是中山市的镇街或功能区（应为 石岐街道 … 小榄镇、火炬开发区、翠亨新区 之一）")
+
+    @field_validator("sector")
+    @classmethod
+    def _sector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        letter = value.strip().upper()
+        if letter in SECTORS:
+            return letter
+        for code, label in SECTORS.items():
+            if value == label:
+                return code
+        raise ValueError("应为国民经济行业门类字母 A–T（如 C = 制造业）")
+
+    @field_validator("qualifications")
+    @classmethod
+    def _qualifications(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out: list[str] = []
+        for raw in value:
+            name = raw.replace('"', "“", 1).replace('"', "”", 1) if '"' in raw else raw
+            name = QUALIFICATION_ALIASES.get(raw, QUALIFICATION_ALIASES.get(name, name))
+            if name not in QUALIFICATIONS:
+                raise ValueError(f"未知的资质“{raw}”（可选：{'、'.join(QUALIFICATIONS)}）")
+            if name not in out:
+                out.append(name)
+        return out
+
+    @field_validator("listing_stage")
+    @classmethod
+    def _listing(cls, value: str | None) -> str | None:
+        if value is None or value in LISTING_STAGES:
+            return value
+        if value in LISTING_STAGE_ALIASES:
+            return LISTING_STAGE_ALIASES[value]
+        raise ValueError(f"应为 {' / '.join(LISTING_STAGES)} 之一")
+
+    @field_validator("credit_code")
+    @classmethod
+    def _credit_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = value.upper()
+        if not _CREDIT_CODE.match(code):
+            raise ValueError("统一社会信用代码应为 18 位数字或大写字母")
+        return code
+
+    def known(self) -> dict[str, Any]:
+        """The fields whose value is known (not None)."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ProfileParse(BaseModel):
+    profile: Profile
+    warnings: list[str] = Field(default_factory=list)
+
+
+def parse_profile(data: Any) -> ProfileParse:
+    """Validate a mapping into a :class:`Profile`.
+
+    Unknown keys are ignored with a warning (the contract lets the project accept more
+    fields, and a batch file may carry the bureau's own columns). Invalid values raise
+    :class:`ProfileError` naming every bad field and its value.
+    """
+    if isinstance(data, Profile):
+        return ProfileParse(profile=data)
+    if not isinstance(data, dict):
+        raise ProfileError(
+            [FieldProblem(field="profile", value=type(data).__name__, message="企业画像应为 JSON 对象（键值对）")]
+        )
+    known: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, value in data.items():
+        name = str(key).strip().lstrip("\ufeff")
+        if name in PROFILE_FIELDS:
+            known[name] = value
+        elif not is_blank(value):
+            warnings.append(f"忽略未知字段 {name}")
+    try:
+        profile = Profile(**known)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = str(err["loc"][0]) if err["loc"] else "profile"
+            msg = err.get("msg", "")
+            msg = msg.removeprefix("Value error, ")
+            if err.get("type") in {"int_type", "int_parsing", "float_type", "float_parsing"}:
+                msg = "应为数字"
+            elif err.get("type") in {"string_type"}:
+                msg = "应为文本"
+            problems.append(FieldProblem(field=loc, value=known.get(loc, err.get("input")), message=msg))
+        raise ProfileError(problems) from None
+    if profile.plans and len(profile.plans) > PLANS_INDEXED_CHARS:
+        warnings.append(
+            f"发展计划共 {len(profile.plans)} 字，仅前 {PLANS_INDEXED_CHARS} 字用于相关度计算（原文完整保留）"
+        )
+    if profile.above_scale is False and profile.newly_above_scale_year is not None:
+        warnings.append("填写了首次升规年份，但“规模以上企业”为否：请核对")
+    return ProfileParse(profile=profile, warnings=warnings)
+
+
+PLANS_INDEXED_CHARS = 20_000
