@@ -135,7 +135,7 @@ with st.container(border=True, key=f"{KEY}_detail_card"):
         f"**主管部门**：{md('；'.join(departments(policy)))}",
     ]
     if policy.contact:
-        facts.append(f"**联系方式**：{md(policy.contact)}")
+        facts.append(f"**联系方式**：{md(policy.contact.text())}")
     if policy.town_scope:
         facts.append(f"**适用镇街**：{md('、'.join(policy.town_scope))}")
     facts.append(f"**2022-02-15 政策包**：{PACKAGE_ZH[policy.package_2022_02_15]}"

@@ -174,6 +174,7 @@ def load_directory(directory: Path | str | None = None, *, check_catalog: bool |
     if not files:
         problems.append(DataProblem(str(directory), "(directory)", "no policy files (*.yaml) found"))
     if check_catalog:
+        problems.extend(_source_problems(policies, seen_policy))
         catalog = read_catalog()
         ids = {row["policy_id"] for row in catalog}
         for row in catalog:
@@ -189,3 +190,36 @@ def load_directory(directory: Path | str | None = None, *, check_catalog: bool |
 def bundled_knowledge_base() -> KnowledgeBase:
     """The bundled base, loaded once per process."""
     return load_directory(POLICY_DIR)
+
+
+def _record_sources(record: PolicyRecord) -> list[tuple[str, str]]:
+    """(field path, source) for every source a record cites."""
+    out = [(f"sources[{i}]", s) for i, s in enumerate(record.sources)]
+    blocks = [("validity", record.validity)] + [(f"items[{it.item_id}].period", it.period) for it in record.items]
+    for where, v in blocks:
+        out += [(f"{where}.evidence[{i}].source", e.source) for i, e in enumerate(v.evidence)]
+        out += [(f"{where}.windows[{i}].source", w.source) for i, w in enumerate(v.windows) if w.source]
+    if record.contact:
+        out.append(("contact.source", record.contact.source))
+    for it in record.items:
+        out += [(f"items[{it.item_id}].sources[{i}]", s) for i, s in enumerate(it.sources)]
+        out += [(f"items[{it.item_id}].conditions[{i}].source", c.source) for i, c in enumerate(it.conditions)]
+        if it.contact:
+            out.append((f"items[{it.item_id}].contact.source", it.contact.source))
+    return out
+
+
+def _source_problems(policies: list[PolicyRecord], files: dict[str, str]) -> list[DataProblem]:
+    """Every source must have a class in data/sources.csv (official / gov_copy / news / other)."""
+    from .sources import SOURCE_CLASSES, SOURCES_CSV, classify, read_source_classes
+
+    classes = read_source_classes(SOURCES_CSV)
+    problems = [DataProblem("sources.csv", f"domain {d}", f"unknown class '{c}' (one of {', '.join(SOURCE_CLASSES)})")
+                for d, (c, _) in classes.items() if c not in SOURCE_CLASSES]
+    for record in policies:
+        for where, source in _record_sources(record):
+            if classify(source, classes).source_class == "unclassified":
+                what = f"domain '{source.split('/')[2]}'" if source.startswith("http") else f"'{source}'"
+                problems.append(DataProblem(files[record.policy_id], where,
+                                            f"source {what} has no class in data/sources.csv"))
+    return problems

@@ -38,8 +38,9 @@ from .index import RelevanceIndex, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
 from .rules import MET, UNKNOWN, UNMET, ConditionResult, combine, evaluate_condition
-from .schema import Condition, PolicyRecord, Rule, SupportItem, date_bounds
+from .schema import Condition, PolicyRecord, Rule, SupportItem
 from .text import ChineseTokenizer
+from .validity import ValidityStatus, item_validity, record_validity
 
 POSSIBLE_FLOOR, POSSIBLE_CEILING = 0.3, 0.8
 # An item whose conditions the profile cannot check at all is neither confirmed nor refuted.
@@ -114,23 +115,9 @@ def firm_text_score(relevance: float, evidence: float, money: float) -> float:
 
 
 def validity_at(policy: PolicyRecord, as_of: date) -> tuple[str, str]:
-    """(current | expired | unknown, note) of a policy at ``as_of``. Not yet issued = not in
-    force, reported as ``expired`` with a note saying so."""
-    v = policy.validity
-    if policy.issued and as_of < date_bounds(policy.issued)[0]:
-        return "expired", f"{as_of.isoformat()} 时尚未发布（发布于 {policy.issued}）"
-    if v.start and as_of < date_bounds(v.start)[0]:
-        return "expired", f"{as_of.isoformat()} 时尚未生效（自 {v.start} 起）"
-    if v.end and as_of > date_bounds(v.end)[1]:
-        return "expired", f"已于 {v.end} 结束"
-    if v.ended:
-        return "expired", v.note or "已结束（确切截止日期未公开）"
-    started = (v.start and as_of >= date_bounds(v.start)[1]) or (policy.issued and as_of >= date_bounds(policy.issued)[1])
-    if v.end and started:
-        return "current", f"有效期至 {v.end}"
-    if v.end:
-        return "unknown", f"有效期至 {v.end}，起始日期未能确认"
-    return "unknown", v.note or "有效期未公开"
+    """(current | expired | unknown, note) of a policy at ``as_of`` (see ``policy_match.validity``)."""
+    status = record_validity(policy, as_of)
+    return status.validity, status.note
 
 
 def parse_as_of(as_of: date | str | None) -> date:
@@ -236,21 +223,27 @@ class Matcher:
         if chunk:
             yield from self._match_chunk(chunk, day, live)
 
-    def _live_policies(self, day: date, include_expired: bool) -> dict[str, tuple[str, str]]:
+    def _live_policies(self, day: date, include_expired: bool) -> dict[str, _Live]:
+        """Validity of every record and item at ``day``; only what is shown (in force, or all
+        with ``include_expired``). Computed once per date."""
         cached = self.live_cache_.get((day, include_expired))
         if cached is not None:
             return cached
-        live: dict[str, tuple[str, str]] = {}
+        live: dict[str, _Live] = {}
         for policy in self.kb_.policies:
-            validity, note = validity_at(policy, day)
-            if validity != "expired" or include_expired:
-                live[policy.policy_id] = (validity, note)
+            status = record_validity(policy, day)
+            if status.validity == "expired" and not include_expired:
+                continue
+            items = {it.item_id: item_validity(policy, it, day, status) for it in policy.items}
+            if not include_expired:
+                items = {k: s for k, s in items.items() if s.validity != "expired"}
+            live[policy.policy_id] = _Live(status, items)
         if len(self.live_cache_) > 64:
             self.live_cache_.clear()
         self.live_cache_[(day, include_expired)] = live
         return live
 
-    def _match_chunk(self, chunk: list[ProfileParse], day: date, live: dict[str, tuple[str, str]]) -> Iterator[MatchResult]:
+    def _match_chunk(self, chunk: list[ProfileParse], day: date, live: dict[str, _Live]) -> Iterator[MatchResult]:
         queries = [self.query_text(p.profile) for p in chunk]
         relevance, word_vectors = self.index_.score_many(queries)
         for i, parsed in enumerate(chunk):
@@ -258,16 +251,18 @@ class Matcher:
             terms = self.index_.matched_terms((word_vectors.indices[lo:hi], word_vectors.data[lo:hi]))
             yield self._match_one(parsed, day, live, relevance[i], terms)
 
-    def _match_one(self, parsed: ProfileParse, day: date, live: dict[str, tuple[str, str]],
+    def _match_one(self, parsed: ProfileParse, day: date, live: dict[str, _Live],
                    relevance: np.ndarray, terms: dict[int, list[str]]) -> MatchResult:
         prof = parsed.profile
         values = {name: _hashable(getattr(prof, name)) for name in PROFILE_FIELDS}
         by_policy: dict[str, list[dict[str, Any]]] = {pid: [] for pid in live}
         raw_items: list[tuple[PolicyRecord, dict[str, Any], _Verdict]] = []
-        for row, (policy, _item) in enumerate(self.pairs_):
-            if policy.policy_id not in live:
+        for row, (policy, item) in enumerate(self.pairs_):
+            shown = live.get(policy.policy_id)
+            if shown is None or item.item_id not in shown.items:
                 continue
             entry, verdict = self._match_item(row, prof, values, float(relevance[row]), terms.get(row, []))
+            entry.update(_validity_keys(shown.items[item.item_id]))
             by_policy[policy.policy_id].append(entry)
             if verdict.near_miss_unmet is not None:
                 raw_items.append((policy, entry, verdict))
@@ -276,7 +271,8 @@ class Matcher:
             if policy.policy_id not in live:
                 continue
             items = sorted(by_policy[policy.policy_id], key=_sort_key, reverse=True)
-            results.append(_policy_entry(policy, items, *live[policy.policy_id]))
+            if items:
+                results.append(_policy_entry(policy, items, live[policy.policy_id].status))
         results.sort(key=_sort_key, reverse=True)
         return MatchResult(as_of=day, results=results, profile=prof, warnings=list(parsed.warnings),
                            near_misses=_near_misses(raw_items))
@@ -350,6 +346,10 @@ class Matcher:
         return entry, v
 
 
+def _contact_text(contact) -> str | None:
+    return contact.text() if contact is not None else None
+
+
 def _static_entry(policy: PolicyRecord, item: SupportItem) -> dict[str, Any]:
     return {
         "support_type": item.support_type,
@@ -358,7 +358,7 @@ def _static_entry(policy: PolicyRecord, item: SupportItem) -> dict[str, Any]:
         "period": item.period.model_dump(by_alias=True, exclude_none=True),
         "how_to_apply": item.how_to_apply.model_dump(exclude_none=True, exclude_defaults=True),
         "department": item.department or policy.department,
-        "contact": item.contact or policy.contact,
+        "contact": _contact_text(item.contact or policy.contact),
         "confidence": item.confidence,
         "missing": item.missing,
         "sources": item.sources,
@@ -498,7 +498,24 @@ def _num(x: float) -> float | int:
     return int(r) if float(r).is_integer() else r
 
 
-def _policy_entry(policy: PolicyRecord, items: list[dict[str, Any]], validity: str, note: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Live:
+    """A record shown at a date: its validity and that of each of its shown items."""
+
+    status: ValidityStatus
+    items: dict[str, ValidityStatus]
+
+
+def _validity_keys(status: ValidityStatus) -> dict[str, Any]:
+    return {
+        "validity": status.validity,
+        "validity_note": status.note,
+        "deadline": status.deadline.isoformat() if status.deadline else None,
+        "deadline_warning": status.deadline_warning,
+    }
+
+
+def _policy_entry(policy: PolicyRecord, items: list[dict[str, Any]], status: ValidityStatus) -> dict[str, Any]:
     best = max(items, key=lambda e: STATUS_ORDER[e["status"]])["status"]
     score = max((e["score"] for e in items if e["status"] == best), default=0.0)
     return {
@@ -506,8 +523,7 @@ def _policy_entry(policy: PolicyRecord, items: list[dict[str, Any]], validity: s
         "title": policy.title,
         "short_title": policy.short_title,
         "status": best,
-        "validity": validity,
-        "validity_note": note,
+        **_validity_keys(status),
         "score": score,
         "amount_wan": combine_amounts(items),
         "items": items,
@@ -515,7 +531,7 @@ def _policy_entry(policy: PolicyRecord, items: list[dict[str, Any]], validity: s
         "issuer": policy.issuer,
         "issued": policy.issued,
         "department": policy.department,
-        "contact": policy.contact,
+        "contact": _contact_text(policy.contact),
         "level": policy.level,
         "town_scope": policy.town_scope,
         "package_2022_02_15": policy.package_2022_02_15,

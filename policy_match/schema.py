@@ -245,6 +245,83 @@ class Period(_Strict):
         return self
 
 
+class Window(Period):
+    """A documented application window (申报窗口): ``from``/``to`` as precise as documented."""
+
+    source: str | None = None
+
+
+class Evidence(_Strict):
+    """A dated fact showing the measure was still applied (a call, a payout list, a plan citing it)."""
+
+    date: str
+    text: str = Field(min_length=4)
+    source: str = Field(min_length=4)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        return _check_date_text(value)
+
+
+class Validity(Period):
+    """When a policy (or one item of it) is in force, and the evidence for it.
+
+    Everything here is a documented fact; ``policy_match.validity`` derives ``current`` /
+    ``expired`` / ``unknown`` at a date from it (README "Validity"):
+
+    - ``from`` / ``to``: the documented start and end;
+    - ``ended``: known to be over though the end date is not documented (``note`` says why);
+    - ``document_status``: ``draft`` for a 征求意见稿 — never ``current``;
+    - ``intakes``: years with a documented application call (入库/申报通知);
+    - ``windows``: documented application windows (their years count as intakes);
+    - ``covered``: the period whose figures or activities the measure pays for
+      (e.g. 2022年一季度经营数据); once that period's year is over, so is the measure;
+    - ``superseded_by``: the policy that replaced it;
+    - ``evidence``: dated signs that it was still applied (shown in the note, never a verdict);
+    - ``confirm``: what an advisor should confirm while the validity is unknown.
+    """
+
+    ended: bool = False
+    document_status: Literal["final", "draft"] = "final"
+    intakes: list[int] = Field(default_factory=list)
+    windows: list[Window] = Field(default_factory=list)
+    covered: Period | None = None
+    superseded_by: str | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+    confirm: str | None = None
+
+    @field_validator("intakes")
+    @classmethod
+    def _years(cls, value: list[int]) -> list[int]:
+        bad = [y for y in value if not 1990 <= y <= 2100]
+        if bad:
+            raise ValueError(f"intake years must be between 1990 and 2100, got {bad}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _explained(self) -> Validity:
+        if self.ended and not self.note:
+            raise ValueError("'ended: true' needs a note saying how we know it is over")
+        if self.covered is not None and self.covered.end is None:
+            raise ValueError("'covered' needs 'to': the end of the period the measure pays for")
+        return self
+
+
+class Contact(_Strict):
+    """Whom to call, exactly as published. ``department`` is the unit the people belong to."""
+
+    department: str = Field(min_length=2)
+    people: str | None = None
+    phone: str | None = None
+    source: str = Field(min_length=4)
+    note: str | None = None
+
+    def text(self) -> str:
+        who = " ".join(x for x in (self.people, self.phone) if x)
+        return f"{self.department}：{who}" if who else self.department
+
+
 class HowToApply(_Strict):
     steps: list[str] = Field(default_factory=list)
     materials: list[str] = Field(default_factory=list)
@@ -265,10 +342,10 @@ class SupportItem(_Strict):
     exclusive_group: str | None = None  # items sharing a group are not stacked (the larger counts)
     stacking_note: str | None = None
     amount: Amount
-    period: Period = Field(default_factory=Period)
+    period: Validity = Field(default_factory=Validity)
     how_to_apply: HowToApply = Field(default_factory=HowToApply)
     department: str | None = None
-    contact: str | None = None
+    contact: Contact | None = None
     confidence: Literal["primary", "secondary", "partial"]
     missing: str | None = None
     sources: list[str] = Field(min_length=1)
@@ -300,13 +377,6 @@ class Bundle(_Strict):
         return _check_date_text(value)
 
 
-class Validity(Period):
-    """When the policy is in force. Unknown ends stay null; ``ended`` records a policy known
-    to be over whose exact end date is not documented."""
-
-    ended: bool = False
-
-
 class PolicyRecord(_Strict):
     policy_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]+$")
     title: str
@@ -318,7 +388,7 @@ class PolicyRecord(_Strict):
     issued_note: str | None = None
     validity: Validity = Field(default_factory=Validity)
     department: str | None = None
-    contact: str | None = None
+    contact: Contact | None = None
     package_2022_02_15: Literal["confirmed", "probable", "no"]
     package_note: str | None = None
     level: Literal["city", "province", "town"]
