@@ -44,6 +44,10 @@ QUALIFICATIONS: tuple[str, ...] = (
     "数字化智能化示范工厂", "数字化智能化示范车间", "人工智能赋能平台", "跨境电商产业园运营主体",
 )
 
+# Not in the contract: who the firm is as an applicant, for items whose applicant is not an
+# ordinary enterprise (platform or park operators). Without it such items count in no firm's money.
+OPERATOR_ROLES: tuple[str, ...] = ("工业互联网平台或数字化服务平台运营方", "产业园区运营方", "电商直播基地运营方")
+
 QUALIFICATION_ALIASES: dict[str, str] = {
     "高企": "高新技术企业", "国家高新技术企业": "高新技术企业", "国高": "高新技术企业",
     "科技型中小": "科技型中小企业", "小巨人": "专精特新“小巨人”企业",
@@ -100,6 +104,7 @@ PROFILE_FIELDS: dict[str, FieldInfo] = {
         FieldInfo("rd_expense_wan", "上年度研发费用", "float", "万元", 0, 1e7),
         FieldInfo("qualifications", "资质与认定", "list"),
         FieldInfo("listing_stage", "上市进程", "choice"),
+        FieldInfo("operator_roles", "平台或园区运营主体身份", "list"),
         FieldInfo("credit_ok", "无失信、经营异常及近三年严重违法记录", "bool"),
         FieldInfo("plans", "发展计划与需求", "str"),
         FieldInfo("planned_investment_wan", "计划固定资产投资", "float", "万元", 0, 1e8),
@@ -117,6 +122,7 @@ PROFILE_FIELDS: dict[str, FieldInfo] = {
 }
 
 NUMERIC_KINDS = {"int", "float"}
+LIST_VOCABULARIES: dict[str, tuple[str, ...]] = {"qualifications": QUALIFICATIONS, "operator_roles": OPERATOR_ROLES}
 
 
 def field_label(name: str) -> str:

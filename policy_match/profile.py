@@ -17,6 +17,7 @@ from .fields import (
     LISTING_STAGE_ALIASES,
     LISTING_STAGES,
     NUMERIC_KINDS,
+    OPERATOR_ROLES,
     PROFILE_FIELDS,
     QUALIFICATION_ALIASES,
     QUALIFICATIONS,
@@ -117,6 +118,7 @@ class Profile(BaseModel):
     rd_expense_wan: float | None = None
     qualifications: list[str] | None = None
     listing_stage: str | None = None
+    operator_roles: list[str] | None = None
     credit_ok: bool | None = None
     plans: str | None = None
     planned_investment_wan: float | None = None
@@ -196,6 +198,16 @@ class Profile(BaseModel):
             if name not in out:
                 out.append(name)
         return out
+
+    @field_validator("operator_roles")
+    @classmethod
+    def _operator_roles(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        bad = [v for v in value if v not in OPERATOR_ROLES]
+        if bad:
+            raise ValueError(f"未知的运营主体身份“{bad[0]}”（可选：{'、'.join(OPERATOR_ROLES)}）")
+        return list(dict.fromkeys(value))
 
     @field_validator("listing_stage")
     @classmethod

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .fields import LISTING_STAGES, NUMERIC_KINDS, PROFILE_FIELDS, QUALIFICATIONS, SECTORS, TOWNS
+from .fields import LIST_VOCABULARIES, LISTING_STAGES, NUMERIC_KINDS, PROFILE_FIELDS, SECTORS, TOWNS
 
 RULE_OPS = {
     "eq", "ne", "lt", "le", "gt", "ge", "between", "in", "not_in",
@@ -21,6 +21,8 @@ RULE_OPS = {
 }
 NUMERIC_OPS = {"lt", "le", "gt", "ge", "between"}
 LIST_OPS = {"has_any", "has_all", "has_none"}
+# Applicants other than an ordinary enterprise that a firm's profile can show it is.
+OPERATOR_APPLICANTS = frozenset({"platform", "park_operator"})
 SUPPORT_TYPES = ("奖励", "补助", "贴息", "资助", "股权投资", "用地", "服务", "培训", "认定", "入库")
 _DATE_TEXT = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -73,7 +75,7 @@ class Rule(_Strict):
         if self.op in NUMERIC_OPS and kind not in NUMERIC_KINDS:
             raise ValueError(f"op '{self.op}' needs a numeric field, '{self.field}' is {kind}")
         if self.op in LIST_OPS and kind != "list":
-            raise ValueError(f"op '{self.op}' needs the list field 'qualifications'")
+            raise ValueError(f"op '{self.op}' needs a list field ({', '.join(LIST_VOCABULARIES)})")
         if self.op == "is" and kind != "bool":
             raise ValueError(f"op 'is' needs a yes/no field, '{self.field}' is {kind}")
         if self.op == "between" and (not isinstance(self.value, list) or len(self.value) != 2):
@@ -81,10 +83,10 @@ class Rule(_Strict):
         if self.op in {"in", "not_in"} | LIST_OPS and not isinstance(self.value, list):
             raise ValueError(f"op '{self.op}' needs a list value")
         values = self.value if isinstance(self.value, list) else [self.value]
-        if self.field == "qualifications":
-            bad = [v for v in values if v not in QUALIFICATIONS]
+        if self.field in LIST_VOCABULARIES:
+            bad = [v for v in values if v not in LIST_VOCABULARIES[self.field]]
             if bad:
-                raise ValueError(f"unknown qualification {bad}")
+                raise ValueError(f"unknown {self.field} value {bad}")
         if self.field == "town":
             bad = [v for v in values if v not in TOWNS]
             if bad:
@@ -120,7 +122,9 @@ class Condition(_Strict):
 
     text: str = Field(min_length=2)
     rule: Rule | None = None
-    kind: Literal["requirement", "exclusion"] = "requirement"
+    # applicant: the condition that says the firm is the kind of applicant the item is for
+    # (a platform or park operator); such items count for a firm only when it is met.
+    kind: Literal["requirement", "exclusion", "applicant"] = "requirement"
     check: str | None = None  # what an advisor should verify when the rule cannot decide
     source: str = Field(min_length=4)
     clause: str | None = None  # short pointer to the clause (文号 and item)
@@ -361,6 +365,13 @@ class SupportItem(_Strict):
     def _partial_says_what(self) -> SupportItem:
         if self.confidence == "partial" and not self.missing:
             raise ValueError("confidence 'partial' needs 'missing' to say what is not documented")
+        return self
+
+    @model_validator(mode="after")
+    def _operator_items_name_their_applicant(self) -> SupportItem:
+        if self.applicant in OPERATOR_APPLICANTS and not any(c.kind == "applicant" and c.rule for c in self.conditions):
+            raise ValueError(f"applicant '{self.applicant}' needs a condition of kind 'applicant' with a rule "
+                             "saying which profile fact identifies such an applicant")
         return self
 
 
