@@ -76,7 +76,7 @@ EXAMPLE_AS_OF = "2026-12-01"
 
 # -- error bodies ---------------------------------------------------------------------------------
 class Problem(BaseModel):
-    """One rejected value."""
+    """一项被拒绝的输入：字段、提交的值、原因。"""
 
     field: str = Field(description="字段名（企业画像字段、查询参数名，或 profile / body 表示整个请求体）")
     value: Any = Field(default=None, description="提交的值（过长的文本只显示开头）")
@@ -84,7 +84,7 @@ class Problem(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error response: a Chinese message, and for invalid input each field and value."""
+    """所有错误响应的格式：中文说明；输入有误时逐项列出字段和值。"""
 
     detail: str = Field(description="错误说明（中文）")
     problems: list[Problem] = Field(default_factory=list, description="逐项列出有误的字段、提交的值和原因")
@@ -360,17 +360,23 @@ class _Open(BaseModel):
 
 
 class AmountOut(_Open):
+    """可得金额区间（万元）。"""
+
     low: float = Field(description="确定可得（万元）")
     high: float = Field(description="最高可得（万元，整个政策期合计）")
 
 
 class ConditionOut(_Open):
+    """一项申报条件及其判断。"""
+
     text: str = Field(description="条件原文要点")
     verdict: Literal["met", "unmet", "unknown"] = Field(description="满足 / 不满足 / 待核实")
     source: str = Field(description="出处")
 
 
 class ItemOut(_Open):
+    """政策下的一个支持事项。"""
+
     item_id: str
     title: str
     status: Literal["eligible", "possible", "ineligible"]
@@ -381,6 +387,8 @@ class ItemOut(_Open):
 
 
 class PolicyOut(_Open):
+    """一项政策的匹配结果（其支持事项中最好的结论）。"""
+
     policy_id: str
     title: str
     status: Literal["eligible", "possible", "ineligible"] = Field(description="可申请 / 可能符合 / 不符合")
@@ -391,7 +399,7 @@ class PolicyOut(_Open):
 
 
 class MatchOut(_Open):
-    """The contract's output (§3, §4): `policy-match match --format json`."""
+    """契约规定的匹配结果（第 3、4 节），与 `policy-match match --format json` 相同；可能含更多字段。"""
 
     as_of: date = Field(description="判断有效性的基准日")
     results: list[PolicyOut] = Field(description="每个政策一条，最推荐的在前")
@@ -400,6 +408,8 @@ class MatchOut(_Open):
 
 
 class BatchEntry(BaseModel):
+    """批量中一家企业的结果或错误。"""
+
     index: int = Field(description="在请求数组中的位置（从 0 开始）")
     ok: bool = Field(description="true：result 为匹配结果；false：problems 说明哪些字段有误")
     result: MatchOut | None = Field(default=None, description="与 POST /v1/match 相同的结果")
@@ -408,6 +418,8 @@ class BatchEntry(BaseModel):
 
 
 class BatchOut(BaseModel):
+    """批量匹配结果。"""
+
     as_of: date
     count: int = Field(description="提交的企业数")
     matched: int = Field(description="匹配成功的企业数")
@@ -416,12 +428,16 @@ class BatchOut(BaseModel):
 
 
 class PolicyListOut(BaseModel):
+    """政策列表。"""
+
     as_of: date
     count: int
     policies: list[dict[str, Any]] = Field(description="政策概要：编号、标题、文号、层级、有效性、支持事项")
 
 
 class PolicyDetailOut(BaseModel):
+    """一项政策的完整记录及其在基准日的有效性。"""
+
     as_of: date
     validity: Literal["current", "expired", "unknown"]
     validity_note: str
@@ -430,6 +446,8 @@ class PolicyDetailOut(BaseModel):
 
 
 class SearchRow(BaseModel):
+    """一条检索结果（支持事项）。"""
+
     item_id: str
     score: float
     policy_id: str
@@ -439,11 +457,15 @@ class SearchRow(BaseModel):
 
 
 class SearchOut(BaseModel):
+    """检索结果，最相关的在前。"""
+
     query: str
     results: list[SearchRow]
 
 
 class HealthOut(BaseModel):
+    """服务状态。"""
+
     status: Literal["ok"]
     version: str
     policies: int
