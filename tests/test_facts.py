@@ -193,6 +193,9 @@ NEW_THRESHOLD_FACTS = [
     ("zs-theme-park-major-projects/2.3.1b", ("annual_revenue_wan", "ge", 300000), "2.3.1b revenue ≥30亿"),
     ("zs-theme-park-major-projects/2.3.1a", ("sector", "eq", "C"), "2.3.1 manufacturing projects"),
     ("zs-2025-stabilize-foreign-trade/2.5.2a", ("qualifications", "has_any", ["广东省外贸骨干企业"]), "2.5.2 外贸骨干企业"),
+    ("zs-2022-small-service-firm-awards/2.6.1a", ("employees", "lt", 300), "2.6.1 小微: services small-firm head-count bound"),
+    ("zs-2022-small-service-firm-awards/2.6.1a", ("annual_revenue_wan", "lt", 5000), "2.6.1 小微: services small-firm revenue bound"),
+    ("gd-tech-sme-evaluation/2.7.4", ("qualifications", "has_none", ["科技型中小企业"]), "2.7.4 not yet registered"),
 ]
 
 
