@@ -8,8 +8,9 @@ concurrent httpx clients sending ``--requests`` POST /v1/match requests in all, 
 different firm (the evaluation profiles with their numbers jittered, seeded) and no ``top``, so
 every answer is the full contract JSON (about 200 KB). Reports requests/s, p50/p95/p99 latency
 (client side, request sent to body read) and errors (transport failures, non-200 answers,
-answers that are not the contract's JSON). The client runs on the same machine and shares its
-cores with the server. Target: p95 < 50 ms at the reported throughput, zero errors.
+answers that are not the contract's JSON), the server's CPU time per request (with psutil) and
+the machine's load average. The client runs on the same machine and shares its cores with the
+server. Target: p95 < 50 ms at the reported throughput, zero errors.
 
 Nothing here asserts; timings belong in benchmarks, not in unit tests.
 """
@@ -130,17 +131,39 @@ async def load(base: str, bodies: list[bytes], clients: int) -> dict:
     }
 
 
+def server_cpu_s(pid: int) -> float | None:
+    """CPU seconds used so far by the server and its worker processes (None without psutil)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def run(workers: int, clients: int, requests: int) -> dict:
     profiles = varied_profiles(requests + 100)
     bodies = [json.dumps(p, ensure_ascii=False).encode("utf-8") for p in profiles]
     proc, base, startup = start_server(workers)
     try:
         asyncio.run(load(base, bodies[:100], clients))  # warm-up: every worker's caches and jieba
+        cpu_before, load_before = server_cpu_s(proc.pid), os.getloadavg()[0]
         result = asyncio.run(load(base, bodies[100:], clients))
+        cpu_after, load_after = server_cpu_s(proc.pid), os.getloadavg()[0]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return {"workers": workers, "clients": clients, "startup_s": round(startup, 2), **result}
+    # Server CPU per request does not depend on what else the machine is doing; latency does.
+    cpu_ms = None if cpu_before is None else round((cpu_after - cpu_before) * 1000 / len(bodies[100:]), 2)
+    return {"workers": workers, "clients": clients, "startup_s": round(startup, 2), **result,
+            "server_cpu_ms_per_request": cpu_ms, "load_average": [round(load_before, 2), round(load_after, 2)]}
 
 
 def main() -> None:
@@ -152,11 +175,14 @@ def main() -> None:
     args = parser.parse_args()
     rows = [run(w, args.clients, args.requests) for w in args.workers]
     print(f"POST /v1/match, full contract JSON, {args.clients} concurrent clients, {args.requests} requests each run")
-    print(f"{'workers':>7} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6}  target p95 < {TARGET_P95_MS:g} ms")
+    print(f"{'workers':>7} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} "
+          f"{'server CPU ms/req':>17} {'load avg':>11}  target p95 < {TARGET_P95_MS:g} ms, 0 errors")
     for r in rows:
         ok = "ok" if r["p95_ms"] < TARGET_P95_MS and r["errors"] == 0 else "MISSED"
+        cpu = "—" if r["server_cpu_ms_per_request"] is None else r["server_cpu_ms_per_request"]
+        loads = "–".join(f"{x:g}" for x in r["load_average"])
         print(f"{r['workers']:>7} {r['requests_per_s']:>8} {r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7} "
-              f"{r['errors']:>6}  {ok}")
+              f"{r['errors']:>6} {cpu:>17} {loads:>11}  {ok}")
     if args.json:
         args.json.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
 
