@@ -85,7 +85,12 @@ def test_brief_near_misses_materials_contacts_notes(brief, result):
         assert n["summary"] in text
     for n in result["near_misses"][MAX_NEAR_MISSES:]:
         assert n["summary"] not in text
-    assert "项目核准或备案文件" in text  # from the digital-transformation items' how_to_apply.materials
+    # materials come from the shown items' how_to_apply.materials: none of the items in force at AS_OF names any
+    # (the 数字贷 item 1.9 and the 技改 fund are over), so the brief says where to look ...
+    assert "详见申报通知" in text
+    # ... while in mid-2024, when the 数字贷 subsidy 1.9 was still taken up, its materials are listed
+    earlier = match(PROFILE, as_of="2024-06-01").to_dict()
+    assert "项目核准或备案文件" in all_text(docx.Document(io.BytesIO(visit_brief_docx(PROFILE, earlier))))
     assert "联系方式" in text and "88315243" in text
     assert NOTES in text  # verbatim, HTML-looking text untouched
     assert FOLLOW_UP in text and "2026-12-02" in text
