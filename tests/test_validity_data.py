@@ -52,6 +52,16 @@ def test_drafts_are_never_current(kb, policy_id, day):
         assert "征求意见稿" in s.note
 
 
+def test_provincial_upscaling_award_runs_with_its_2025_2027_fund_plan(kb):
+    policy, item = _item(kb, "gd-provincial-sme-support/22.2")
+    s = item_validity(policy, item, TODAY)
+    assert s.validity == "current" and s.deadline == date(2027, 12, 31)
+    assert record_validity(policy, TODAY).validity == "current"
+    # the other provincial items: 22.1's last call was 2025 (unknown), 22.3 and 22.4 are over
+    got = {it.number: item_validity(policy, it, TODAY).validity for it in policy.items}
+    assert got == {"22.1": "unknown", "22.2": "current", "22.3": "expired", "22.4": "expired"}
+
+
 def test_tech_reform_fund_is_over_by_its_intakes(kb):
     s = record_validity(kb.policy("zs-2022-tech-reform-fund"), TODAY)
     assert s.validity == "expired"
