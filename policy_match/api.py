@@ -15,6 +15,7 @@ unchanged. What this module adds is only what an HTTP edge needs:
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
@@ -32,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import __version__
 from .fields import LISTING_STAGES, OPERATOR_ROLES, PROFILE_FIELDS, QUALIFICATIONS, SECTORS, TOWNS
 from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
-from .profile import FieldProblem, ProfileError, parse_profile
+from .profile import FieldProblem, ProfileError, ProfileParse, parse_profile
 from .schema import PolicyRecord
 from .validity import record_validity
 
@@ -273,6 +274,30 @@ class MatcherGate:
         self.lock = threading.Lock()
         self.items_by_id = {it.item_id: (p, it) for p, it in matcher.pairs_}
         self.policies_by_id = {p.policy_id: p for p in matcher.kb_.policies}
+        # The advice layer gives ``match`` a ``top`` of its own (summary still over every policy);
+        # where the matcher has it, ``top`` goes to the matcher, otherwise results are cut as the CLI
+        # cuts them. Either way the JSON is the CLI's (tests/test_api.py compares them).
+        self.native_top = "top" in inspect.signature(matcher.match).parameters
+        self.native_top_many = "top" in inspect.signature(matcher.match_many).parameters
+
+    def match_json(self, parsed: ProfileParse, *, as_of: date, include_expired: bool, top: int | None) -> bytes:
+        """One validated profile's answer as JSON bytes. Call with the lock held."""
+        extra = {"top": top} if self.native_top else {}
+        result = self.matcher.match(parsed.profile, as_of=as_of, include_expired=include_expired, **extra)
+        result.warnings[:0] = parsed.warnings  # what parsing said, as `match(dict)` reports it
+        return _match_json(result, None if self.native_top else top)
+
+    def match_many_json(self, parsed: list[ProfileParse], *, as_of: date, include_expired: bool,
+                        top: int | None) -> list[bytes]:
+        """The same for several profiles, their queries vectorised together. Call with the lock held."""
+        extra = {"top": top} if self.native_top_many else {}
+        results = self.matcher.match_many([p.profile for p in parsed], as_of=as_of,
+                                          include_expired=include_expired, **extra)
+        out = []
+        for p, result in zip(parsed, results, strict=True):
+            result.warnings[:0] = p.warnings
+            out.append(_match_json(result, None if self.native_top_many else top))
+        return out
 
 
 def _match_json(result: MatchResult, top: int | None) -> bytes:
@@ -559,7 +584,8 @@ def create_app(matcher: Matcher | None = None) -> FastAPI:
     """The API application. The matcher (default: the bundled data) is fitted here, once per
     process, before the server accepts a request."""
     gate = MatcherGate(matcher if matcher is not None else default_matcher())
-    example_result = json.loads(_match_json(gate.matcher.match(EXAMPLE_PROFILE, as_of=EXAMPLE_AS_OF), 1))
+    example_result = json.loads(gate.match_json(parse_profile(EXAMPLE_PROFILE), as_of=parse_as_of(EXAMPLE_AS_OF),
+                                                include_expired=False, top=1))
 
     app = FastAPI(
         title="中山惠企政策匹配 API",
@@ -619,9 +645,7 @@ def create_app(matcher: Matcher | None = None) -> FastAPI:
         except ProfileError as exc:
             raise _InputProblems(profile_error_detail(exc.problems), [_problem_dict(p) for p in exc.problems]) from None
         with gate.lock:
-            result = gate.matcher.match(parsed.profile, as_of=day, include_expired=include_expired)
-            result.warnings[:0] = parsed.warnings
-            body = _match_json(result, top)
+            body = gate.match_json(parsed, as_of=day, include_expired=include_expired, top=top)
         return Response(content=body, media_type="application/json")
 
     @app.post(
@@ -647,7 +671,7 @@ def create_app(matcher: Matcher | None = None) -> FastAPI:
             raise _TooMany(f"名单过大：一次最多 {MAX_BATCH_PROFILES} 家企业，本次 {len(profiles)} 家；{BATCH_ELSEWHERE}")
         day = _day(as_of)
         errors: dict[int, dict[str, Any]] = {}
-        parsed: dict[int, Any] = {}
+        parsed: dict[int, ProfileParse] = {}
         for index, raw in enumerate(profiles):
             try:
                 parsed[index] = parse_profile(raw)
@@ -668,11 +692,10 @@ def create_app(matcher: Matcher | None = None) -> FastAPI:
                 pieces: dict[int, bytes] = {}
                 if todo:
                     with gate.lock:
-                        results = gate.matcher.match_many([parsed[i].profile for i in todo], as_of=day,
-                                                          include_expired=include_expired)
-                        for i, result in zip(todo, results, strict=True):
-                            result.warnings[:0] = parsed[i].warnings
-                            pieces[i] = b'{"index":%d,"ok":true,"result":%s}' % (i, _match_json(result, top))
+                        answers = gate.match_many_json([parsed[i] for i in todo], as_of=day,
+                                                       include_expired=include_expired, top=top)
+                    for i, answer in zip(todo, answers, strict=True):
+                        pieces[i] = b'{"index":%d,"ok":true,"result":%s}' % (i, answer)
                 for i in span:
                     piece = pieces[i] if i in pieces else json.dumps(
                         errors[i], ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
