@@ -352,7 +352,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=15, derandomize=True, deadline=None,
+@settings(max_examples=15, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.filter_too_much, HealthCheck.data_too_large])
 def test_openapi_fuzz_no_server_error_and_valid_json(case):
