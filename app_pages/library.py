@@ -16,9 +16,9 @@ from app_pages.common import (
     link,
     md,
 )
-from policy_match.io import VALIDITY_ZH
 from policy_match.matcher import validity_at
 from policy_match.schema import PolicyRecord
+from policy_match.wording import VALIDITY_ZH
 
 KEY = "lib"
 SEARCH_MIN_SCORE = 0.05  # TF-IDF scores below this are character-level noise

@@ -16,12 +16,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import md, profile_form, render_profile_problems, render_results, run_match
+from app_pages.cards import render_results
+from app_pages.common import md, profile_form, render_profile_problems, run_match
 from policy_match import ProfileError
 from policy_match import visits as vs
 from policy_match.brief import amount_text, visit_brief_docx
 from policy_match.fields import PROFILE_FIELDS, TOWNS, format_value
-from policy_match.io import STATUS_ZH, VALIDITY_ZH
+from policy_match.wording import STATUS_ZH, VALIDITY_ZH
 
 KEY = "vis"
 CURRENT = f"{KEY}_current"

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .fields import LISTING_STAGES, field_label, format_value
+from .fields import LISTING_STAGES, QUALIFICATION_ALIASES, field_label, format_value
 from .knowledge import DATA_DIR
 from .profile import Profile
 from .results import FIT_RANK, Change, CheckAway, ItemResult, Money, NearMiss, PolicyAmount, num
@@ -306,8 +306,18 @@ def _above_scale_change(profile: Profile) -> tuple[Change, float] | None:
     return Change("above_scale", True, False, None, text), min(1.0, revenue / INDUSTRY_ABOVE_SCALE_WAN)
 
 
-def _qualification_change(gap: Gap, profile: Profile, relevant: bool,
-                          infos: dict[str, QualificationInfo]) -> tuple[Change, float] | None:
+def _mentions(plans: str | None, name: str) -> bool:
+    """The firm's plans name the qualification (or a common short name for it)."""
+    if not plans:
+        return False
+    names = {name, name.replace("“", "").replace("”", "")} | {a for a, q in QUALIFICATION_ALIASES.items() if q == name}
+    return any(n in plans for n in names)
+
+
+def _qualification_change(gap: Gap, profile: Profile, infos: dict[str, QualificationInfo]) -> tuple[Change, float] | None:
+    """Obtaining a qualification, offered only where the evidence says the firm could: its
+    documented entry threshold met or within reach, or the firm holding the step before it, or
+    its own plans naming it. Never an applicant identity, never outside the title's scope."""
     if gap.op not in {"has_any", "has_all"}:
         return None  # has_none: the firm holds what excludes it
     have = set(gap.current or [])
@@ -316,35 +326,31 @@ def _qualification_change(gap: Gap, profile: Profile, relevant: bool,
     for q in wanted:
         info = infos.get(q, QualificationInfo(q))
         if info.operator:  # an applicant identity, not a step a firm takes for a subsidy
-            if gap.op == "has_all":
-                return None
             continue
-        if info.scope is not None and evaluate_rule(info.scope, profile).verdict == UNMET:
+        if info.scope is not None and evaluate_rule(info.scope, profile).verdict != MET:
             continue
-        closeness = 0.5
+        closeness = None
         if info.prerequisite is not None:
             verdict = evaluate_rule(info.prerequisite, profile).verdict
-            if verdict == UNMET:
+            if verdict == MET:
+                closeness = 0.6
+            elif verdict == UNMET:
                 reach = [_number_change(g) for alt in gap_alternatives(info.prerequisite, profile) for g in alt]
-                if not reach or any(r is None for r in reach):
-                    continue
-                closeness = min(r[1] for r in reach) * 0.5
-            elif verdict == UNKNOWN and not relevant:
-                continue
-        elif not relevant and not (set(info.after) & have):
-            continue
+                if reach and all(r is not None for r in reach):
+                    closeness = 0.5 * min(r[1] for r in reach)
         if set(info.after) & have:
-            closeness = max(closeness, 0.7)
-        options.append((closeness, info))
-    if not options:
-        return None
-    if gap.op == "has_all" and len(options) < len(wanted):
+            closeness = max(closeness or 0.0, 0.7)
+        if closeness is None and _mentions(profile.plans, q):
+            closeness = 0.5
+        if closeness is not None:
+            options.append((closeness, info))
+    if not options or (gap.op == "has_all" and len(options) < len(wanted)):
         return None
     closeness, info = max(options, key=lambda o: o[0])
     names = [o[1].name for o in options] if gap.op == "has_all" else [info.name]
     who = info.recognised_by if gap.op == "has_any" else None
     text = f"取得{'、'.join(names)}认定" + (f"（认定部门：{who}）" if who else "")
-    return Change("qualifications", names if gap.op == "has_all" else [info.name], sorted(have), None, text, who), closeness
+    return Change("qualifications", names, sorted(have), None, text, who), closeness
 
 
 def _listing_change(gap: Gap) -> tuple[Change, float] | None:
@@ -359,7 +365,7 @@ def _listing_change(gap: Gap) -> tuple[Change, float] | None:
     return Change("listing_stage", nxt, gap.current, None, text), 0.5
 
 
-def closable_change(gap: Gap, profile: Profile, *, relevant: bool,
+def closable_change(gap: Gap, profile: Profile, *,
                     infos: dict[str, QualificationInfo] | None = None) -> tuple[Change, float] | None:
     """The change a firm could make to meet one failing leaf, with how close it is (0–1), or None
     when it is not the firm's to change (its sector, town, registration, history) or out of reach."""
@@ -367,12 +373,38 @@ def closable_change(gap: Gap, profile: Profile, *, relevant: bool,
     if field in FIXED_FIELDS:
         return None
     if field == "qualifications":
-        return _qualification_change(gap, profile, relevant, infos or bundled_qualifications())
+        return _qualification_change(gap, profile, infos or bundled_qualifications())
     if field == "listing_stage":
         return _listing_change(gap)
     if field == "above_scale":
         return _above_scale_change(profile) if gap.op == "is" and gap.target is True else None
     return _number_change(gap)
+
+
+def _changed(profile: Profile, changes: list[Change], year: int) -> Profile:
+    """The profile as it would be after the changes (a firm that 升规 now enters the 规上
+    directory this year at the earliest)."""
+    data = profile.model_dump()
+    for c in changes:
+        if c.field == "qualifications":
+            data["qualifications"] = sorted(set(data.get("qualifications") or []) | set(c.needed))
+        elif c.field == "above_scale":
+            data["above_scale"] = True
+            if data.get("newly_above_scale_year") is None:
+                data["newly_above_scale_year"] = year
+        elif c.field == "listing_stage":
+            data["listing_stage"] = c.needed
+        elif isinstance(c.needed, (int, float)):
+            data[c.field] = c.needed + (1e-6 if c.gap is not None and c.gap <= 0 else 0)
+    return Profile.model_validate(data)
+
+
+def _changes_suffice(result: ItemResult, profile: Profile, changes: list[Change]) -> bool:
+    """Re-check the item on the changed profile: every condition no longer unmet (a 新升规 reward
+    for firms that entered the directory in 2021–2022 is out of reach of a firm that 升规 now)."""
+    after = _changed(profile, changes, result.validity.as_of.year)
+    return all(c.condition.rule is None or evaluate_rule(c.condition.rule, after).verdict != UNMET
+               for c in result.conditions)
 
 
 def money_weight(high: float | None) -> float:
@@ -391,13 +423,12 @@ def near_miss(result: ItemResult, profile: Profile, *, relevance_weight: float,
     if not unmet or any(c.condition.kind == "applicant" or c.condition.clause in {"申报主体", "适用范围"} or
                         c.condition.rule is None for c in unmet):
         return None
-    relevant = result.relevance >= RECOMMEND_RELEVANCE
     changes: list[Change] = []
     closeness = 1.0
     for cond in unmet:
         best: tuple[tuple[Change, ...], float] | None = None
         for alt in gap_alternatives(cond.condition.rule, profile):
-            found = [closable_change(g, profile, relevant=relevant, infos=infos) for g in alt]
+            found = [closable_change(g, profile, infos=infos) for g in alt]
             if not found or any(f is None for f in found):
                 continue
             score = math.prod(f[1] for f in found)
@@ -409,11 +440,14 @@ def near_miss(result: ItemResult, profile: Profile, *, relevance_weight: float,
         closeness *= best[1]
     # the same change asked by two conditions counts once
     unique = list({(c.field, str(c.needed)): c for c in changes}.values())
-    if len(unique) > MAX_CHANGES:
+    if len(unique) > MAX_CHANGES or not _changes_suffice(result, profile, unique):
         return None
     worth = 0.6 * money_weight(result.potential_high) + 0.4 * relevance_weight
     title = result.item.title
-    summary = f"{title}：{'；'.join(c.text for c in unique)}，即可申请，最高 {num(result.potential_high)}万"
+    when = result.validity.deadline_warning or (f"有效期至 {result.validity.deadline.isoformat()}"
+                                                if result.validity.deadline else "")
+    summary = (f"{title}：{'；'.join(c.text for c in unique)}，即可申请，最高 {num(result.potential_high)}万"
+               + (f"（{when}）" if when else ""))
     return NearMiss(result.policy.policy_id, result.item_id, title, result.potential_high, tuple(unique),
                     summary, closeness, closeness * worth, result.relevance)
 

@@ -35,6 +35,19 @@ def _contact_text(contact) -> str | None:
     return contact.text() if contact is not None else None
 
 
+def _contact_keys(item: SupportItem, policy: PolicyRecord) -> dict[str, Any]:
+    """Whom to call for an item: its own contact, or the record's when it belongs to the item's
+    department (a 2022 reply letter's contact at 工信局 is not the contact of 人社局's service)."""
+    department = item.department or policy.department
+    contact = item.contact
+    if contact is None and policy.contact is not None and (department is None or policy.contact.department == department):
+        contact = policy.contact
+    if contact is not None:
+        return {"contact": contact.text(), "contact_note": contact.note}
+    where = f"受理部门：{department}" if department else "受理部门未公开，可先拨打12345政务服务热线"
+    return {"contact": None, "contact_note": f"联系方式未公开（{where}）"}
+
+
 def _validity_keys(status: ValidityStatus) -> dict[str, Any]:
     return {
         "validity": status.validity,
@@ -117,7 +130,7 @@ class ItemResult:
             "period": item.period.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True),
             "how_to_apply": item.how_to_apply.model_dump(exclude_none=True, exclude_defaults=True),
             "department": item.department or policy.department,
-            "contact": _contact_text(item.contact or policy.contact),
+            **_contact_keys(item, policy),
             "confidence": item.confidence,
             "missing": item.missing,
             "sources": sources,

@@ -248,7 +248,9 @@ def summarize_result(result: dict[str, Any]) -> dict[str, Any]:
             "policy_id": r["policy_id"],
             "title": r["title"],
             "status": r["status"],
+            "fit": r.get("fit"),
             "validity": r.get("validity"),
+            "deadline": r.get("deadline"),
             "amount_wan": _amount_pair(r.get("amount_wan")),
         }
         for r in result.get("results", [])
@@ -264,7 +266,8 @@ def summarize_result(result: dict[str, Any]) -> dict[str, Any]:
         for n in result.get("near_misses", [])
     ]
     counts = {s: sum(p["status"] == s for p in policies) for s in ("eligible", "possible", "ineligible")}
-    return {"as_of": result.get("as_of"), "counts": counts, "policies": policies, "near_misses": near}
+    return {"as_of": result.get("as_of"), "counts": counts, "policies": policies, "near_misses": near,
+            "summary": result.get("summary")}
 
 
 def visit_from_match(profile: dict[str, Any], result: dict[str, Any] | None, **fields: Any) -> VisitIn:

@@ -140,13 +140,16 @@ def test_batch_csv_encodings(tmp_path, encoding):
     assert "2 家企业已匹配，1 行校验失败" in proc.stdout
     assert "忽略无法识别的列 备注" in proc.stderr
     book = read_book(out)
-    assert set(book) == {"企业汇总", "政策明细", "校验失败", "说明"}
+    assert set(book) == {"企业汇总", "镇街汇总", "政策明细", "校验失败", "说明"}
     names = [row[1] for row in book["企业汇总"][1:]]
     assert names == ["甲灯饰", "乙电商"]
     errors = book["校验失败"][1:]
     assert {(r[0], r[2]) for r in errors} == {(4, "town"), (4, "annual_revenue_wan")}
     details = book["政策明细"]
-    assert len(details) > 20 and details[0][0] == "行号"
+    assert details[0][0] == "行号" and "推荐等级" in details[0]
+    # only what each firm is advised to act on (and its near misses) is listed, not every item
+    assert 1 <= len(details) - 1 <= 40
+    assert {r[details[0].index("推荐等级")] for r in details[1:]} <= {"推荐申报", "暂不符合"}
 
 
 def test_batch_xlsx_with_chinese_headers(tmp_path):
@@ -163,7 +166,9 @@ def test_batch_xlsx_with_chinese_headers(tmp_path):
     summary = read_book(out)["企业汇总"]
     header, row = summary[0], summary[1]
     assert row[header.index("企业名称")] == "丁五金"
-    assert row[header.index("最高可得(万元)")] >= 72  # 6元 × 5000㎡ × 12 × 2 years
+    money = sum(row[header.index(c)] for c in ("可以预期(万元)", "核实后可得(万元)", "竞争性最高可争取(万元)"))
+    assert money >= 72  # 6元 × 5000㎡ × 12 × 2 years
+    assert row[header.index("核实后可得(万元)")] >= 72  # an entitlement still waiting on manual checks
 
 
 def test_batch_bad_inputs(tmp_path):
