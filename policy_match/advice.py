@@ -21,7 +21,7 @@ A policy's fit is the best of its items'. A firm that fills in nothing gets no `
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,21 @@ def distinct_terms(item_words: list[set[str]], policy_ids: list[str], max_polici
         for w in words:
             used_by.setdefault(w, set()).add(pid)
     return [frozenset(w for w in words if len(used_by[w]) <= max_policies) for words in item_words]
+
+
+def one_per_exclusive_group(items: list[ItemResult]) -> list[ItemResult]:
+    """Items of one ``exclusive_group`` are alternatives (示范车间 or 示范工厂; 设备奖励, 贴息 or
+    股权投资): the firm is advised the one its facts and plans point to most, the others are
+    listed as ``other``."""
+    best: dict[str, ItemResult] = {}
+    for it in items:
+        group = it.item.exclusive_group
+        if group and it.fit == "recommended":
+            key = (it.specific_met, it.relevance)
+            if group not in best or key > (best[group].specific_met, best[group].relevance):
+                best[group] = it
+    return [replace(it, fit="other") if it.fit == "recommended" and it.item.exclusive_group
+            and best[it.item.exclusive_group] is not it else it for it in items]
 
 
 def best_fit(fits: list[str]) -> str:

@@ -456,7 +456,7 @@ def _policy_sort_key(p: PolicyResult) -> tuple[int, float]:
 def _policy_result(policy: PolicyRecord, items: list[ItemResult], validity: ValidityStatus) -> PolicyResult:
     """A policy's answer from its items': the best status and fit; its score is that of its best
     item of the best fit; its amount that of the items that fit the firm (advice.policy_amount)."""
-    items = sorted(items, key=_item_sort_key, reverse=True)
+    items = sorted(advice.one_per_exclusive_group(items), key=_item_sort_key, reverse=True)
     status = max((it.status for it in items), key=STATUS_RANK.__getitem__)
     fit = advice.best_fit([it.fit for it in items])
     score = max(it.score for it in items if it.fit == fit)
