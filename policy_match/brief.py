@@ -255,7 +255,7 @@ def contacts(policies: list[dict[str, Any]], limit: int = MAX_CONTACTS) -> list[
             dept = it.get("department") or pol.get("department") or ""
             contact = it.get("contact")
             if contact:
-                line = contact if not dept or contact.startswith(dept) else f"{dept}：{contact}"
+                line = contact  # a contact names its own unit ("南头镇经科局：李斯琴 …")
             elif dept:
                 line = f"{dept}（联系方式未公开）"
             else:

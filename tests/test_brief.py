@@ -88,8 +88,14 @@ def test_brief_near_misses_materials_contacts_notes(brief, result):
               if it["fit"] == "recommended" for m in it["how_to_apply"].get("materials", [])]
     assert (wanted[0] in text) if wanted else ("详见申报通知" in text)  # materials of the recommended items
     # no contact is published for these items: the department is named, and that it is not published
-    assert "中山市工业和信息化局（联系方式未公开）" in text
+    assert "五、联系方式" in text and "中山市工业和信息化局（联系方式未公开）" in text
     assert "88315243" not in text  # the 2022 reply letter's contact is not these items' contact
+    # ... while a 南头 e-commerce firm gets the contact published with the town's measures, under its own unit
+    nantou = {"town": "南头镇", "sector": "F", "registered_in_zhongshan": True, "industry": "家电网络零售",
+              "plans": "镇上家电厂成立的电商公司，在天猫抖音卖自家产品，去年网络零售额700万，今年首次进入社零统计"}
+    nantou_brief = all_text(docx.Document(io.BytesIO(visit_brief_docx(nantou, match(nantou, as_of=AS_OF).to_dict()))))
+    assert "南头镇经科局：李斯琴 0760-23380962" in nantou_brief
+    assert "：南头镇经科局" not in nantou_brief  # a contact is never filed under another unit
     assert NOTES in text  # verbatim, HTML-looking text untouched
     assert FOLLOW_UP in text and "2026-12-02" in text
 
