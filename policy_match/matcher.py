@@ -170,7 +170,8 @@ class Matcher:
         self.points_to_ = {id(c): advice.can_point_to_firm(c) for conds in self.item_conditions_ for c in conds}
         tok = self.index_.tokenizer_
         self.distinct_terms_ = advice.distinct_terms(
-            [set(tok.words(it.title)) | {w for k in it.keywords for w in tok.words(k)} for _, it in self.pairs_],
+            [{w for text in (it.title, *it.keywords) for w in (*tok.words(text), *tok.whole_words(text))}
+             for _, it in self.pairs_],
             [p.policy_id for p, _ in self.pairs_])
         return self
 
@@ -246,7 +247,7 @@ class Matcher:
         values = {name: _hashable(getattr(prof, name)) for name in PROFILE_FIELDS}
         # What the firm says it needs: its plans (its industry and titles say who it is, and are
         # matched by the conditions).
-        query_words = frozenset(self.index_.tokenizer_.words((prof.plans or "")[:PLANS_INDEXED_CHARS]))
+        query_words = self.index_.tokenizer_.whole_words((prof.plans or "")[:PLANS_INDEXED_CHARS])
         by_policy: dict[str, list[ItemResult]] = {pid: [] for pid in live}
         for row, (policy, item) in enumerate(self.pairs_):
             shown = live.get(policy.policy_id)
