@@ -45,7 +45,7 @@ RECOMMEND_RELEVANCE = 0.13
 DISTINCT_POLICY_DF = 2
 # With a specific condition met, a little of the firm's text must still point the same way (a
 # 专精特新 firm that plans no expansion is not told to apply for expansion land).
-SPECIFIC_RELEVANCE = 0.05
+SPECIFIC_RELEVANCE = 0.10
 # Facts nearly every applicant shares: meeting them does not point to an item.
 GENERIC_FIELDS = frozenset({"sector", "registered_in_zhongshan", "credit_ok", "above_scale", "town"})
 GENERAL_SUPPORT_TYPES = frozenset({"服务", "培训"})

@@ -36,7 +36,7 @@ from .schema import PolicyRecord
 DEFAULT_CASES = Path(__file__).resolve().parent.parent / "tests" / "data" / "eval_profiles.json"
 K = 5
 ADVICE_KEYS = ("recommended_per_case", "recommended_precision", "grade2_not_recommended", "hard_negatives_recommended",
-               "money_share_unlabelled", "near_miss_fixed_field_changes")
+               "money_share_unlabelled", "money_share_unlabelled_per_firm", "near_miss_fixed_field_changes")
 # A near miss must never ask a firm to change these (contract §4).
 FIXED_FOR_NEAR_MISSES = frozenset({"sector", "town", "registered_in_zhongshan"})
 
@@ -211,6 +211,9 @@ def summarise(name: str, outcomes: list[CaseOutcome]) -> dict[str, Any]:
         "grade2_not_recommended": sum(len(o.grade2_not_recommended) for o in outcomes),
         "hard_negatives_recommended": sum(len(o.hard_negatives_recommended) for o in outcomes),
         "money_share_unlabelled": round(sum(o.money_high_unlabelled for o in outcomes) / money, 4) if money else 0.0,
+        # the same share firm by firm, averaged over the firms with money: one large award cannot dominate it
+        "money_share_unlabelled_per_firm": round(float(np.mean(
+            [o.money_high_unlabelled / o.money_high for o in outcomes if o.money_high > 0] or [0.0])), 4),
         "near_miss_fixed_field_changes": sum(len(o.near_miss_fixed_fields) for o in outcomes),
     }
     return {

@@ -38,7 +38,7 @@ from .fields import LISTING_STAGES, PROFILE_FIELDS, SECTORS
 from .index import RelevanceIndex, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
-from .results import FIT_RANK, STATUS_RANK, ItemResult, MatchResult, PolicyResult, Summary
+from .results import STATUS_RANK, ItemResult, MatchResult, PolicyResult, Summary
 from .rules import MET, UNKNOWN, UNMET, ConditionResult, combine, evaluate_condition
 from .schema import Condition, PolicyRecord, Rule, SupportItem
 from .text import ChineseTokenizer
@@ -169,10 +169,15 @@ class Matcher:
         self.general_ = [advice.is_general(it) for _, it in self.pairs_]
         self.points_to_ = {id(c): advice.can_point_to_firm(c) for conds in self.item_conditions_ for c in conds}
         tok = self.index_.tokenizer_
-        self.distinct_terms_ = advice.distinct_terms(
+        item_terms = advice.distinct_terms(
             [{w for text in (it.title, *it.keywords) for w in (*tok.words(text), *tok.whole_words(text))}
              for _, it in self.pairs_],
             [p.policy_id for p, _ in self.pairs_])
+        # A firm's plans name a policy when they name a word particular to any of its items.
+        by_policy: dict[str, frozenset[str]] = {}
+        for (p, _), terms in zip(self.pairs_, item_terms, strict=True):
+            by_policy[p.policy_id] = by_policy.get(p.policy_id, frozenset()) | terms
+        self.distinct_terms_ = [by_policy[p.policy_id] for p, _ in self.pairs_]
         return self
 
     # -- query ---------------------------------------------------------------------------
@@ -447,11 +452,13 @@ class _Live:
 
 
 def _item_sort_key(it: ItemResult) -> tuple[int, int, float]:
-    return (FIT_RANK[it.fit], it.status != "ineligible", it.score)
+    return (it.fit == "recommended", it.status != "ineligible", it.score)
 
 
-def _policy_sort_key(p: PolicyResult) -> tuple[int, float]:
-    return (FIT_RANK[p.fit], p.score)
+def _policy_sort_key(p: PolicyResult) -> tuple[int, int, float]:
+    """Recommended first; then the rest by score (a service and an unconfirmed policy are both
+    "not what to act on", and the score already orders them); ruled out last."""
+    return (p.fit == "recommended", p.fit != "ruled_out", p.score)
 
 
 def _policy_result(policy: PolicyRecord, items: list[ItemResult], validity: ValidityStatus) -> PolicyResult:

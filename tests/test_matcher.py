@@ -47,9 +47,10 @@ def test_output_follows_contract_shape():
         assert pol["fit"] == max((it["fit"] for it in pol["items"]), key=fits.get)
         assert (pol["fit"] == "ruled_out") == (pol["status"] == "ineligible")
         assert set(pol) >= {"fit", "validity_note", "deadline"} and pol["validity_note"]
-        keys = [(fits[it["fit"]], it["status"] != "ineligible", it["score"]) for it in pol["items"]]
+        keys = [(it["fit"] == "recommended", it["status"] != "ineligible", it["score"]) for it in pol["items"]]
         assert keys == sorted(keys, reverse=True)
-    keys = [(fits[r["fit"]], r["score"]) for r in out["results"]]
+    # recommended first, then the rest by score, ruled out last
+    keys = [(r["fit"] == "recommended", r["fit"] != "ruled_out", r["score"]) for r in out["results"]]
     assert keys == sorted(keys, reverse=True)
     summary = out["summary"]
     assert {summary[f] for f in fits} and sum(summary[f] for f in fits) == len(out["results"])
