@@ -14,6 +14,8 @@ import openpyxl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from .conftest import CONTRACT_POLICY_IDS
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 30
@@ -207,28 +209,39 @@ def library() -> AppTest:
     return at
 
 
+def _bundled_records():
+    from policy_match.knowledge import bundled_knowledge_base
+
+    return bundled_knowledge_base().policies
+
+
 def test_library_lists_all_records():
     at = library()
     table = at.dataframe[0].value
-    assert len(table) == 24
+    assert len(table) == len(_bundled_records())
+    assert set(table["政策编号"]) >= CONTRACT_POLICY_IDS
     assert {"政策名称", "文号", "级别", "主管部门", "2022-02-15 政策包", "今日有效性", "支持方式"} <= set(table.columns)
 
 
 def test_library_search_and_filters():
+    records = _bundled_records()
+    total = len(records)
     at = library()
     at.text_input(key="lib_query").set_value("跨境电商").run(timeout=TIMEOUT)
     ids = list(at.dataframe[0].value["政策编号"])
     assert ids[0] == "zs-2022-cross-border-ecommerce"
-    assert 1 <= len(ids) < 24
+    assert 1 <= len(ids) < total
     at.text_input(key="lib_query").set_value("").run(timeout=TIMEOUT)
     at.multiselect(key="lib_package").set_value(["confirmed"]).run(timeout=TIMEOUT)
     assert len(at.dataframe[0].value) == 2
     at.multiselect(key="lib_package").set_value([]).run(timeout=TIMEOUT)
     at.multiselect(key="lib_level").set_value(["town"]).run(timeout=TIMEOUT)
-    assert set(at.dataframe[0].value["政策编号"]) == {"zs-cuiheng-2022-warm-enterprise", "zs-nantou-ecommerce"}
+    town_ids = set(at.dataframe[0].value["政策编号"])
+    assert town_ids == {p.policy_id for p in records if p.level == "town"}
+    assert {"zs-cuiheng-2022-warm-enterprise", "zs-nantou-ecommerce"} <= town_ids
     at.multiselect(key="lib_level").set_value([])
     at.multiselect(key="lib_support_type").set_value(["股权投资"]).run(timeout=TIMEOUT)
-    assert 1 <= len(at.dataframe[0].value) < 24
+    assert 1 <= len(at.dataframe[0].value) < total
     at.text_input(key="lib_query").set_value("完全不相关的词xyz").run(timeout=TIMEOUT)
     assert len(at.dataframe[0].value) == 0
     assert any("没有符合条件" in i.value for i in at.info)

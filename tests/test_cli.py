@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from .conftest import run_cli
+from .conftest import CONTRACT_POLICY_IDS, run_cli
 
 PROFILE = {
     "name": "小榄示例五金", "town": "小榄镇", "registered_in_zhongshan": True, "sector": "C", "above_scale": True,
@@ -48,7 +48,8 @@ def test_match_top_and_include_expired(tmp_path):
     top = json.loads(run_cli("match", path, "--top", "3", "--as-of", "2026-11-27").stdout)
     assert len(top["results"]) == 3
     every = json.loads(run_cli("match", path, "--include-expired", "--as-of", "2026-11-27").stdout)
-    assert len(every["results"]) == 24
+    ids = [r["policy_id"] for r in every["results"]]
+    assert set(ids) >= CONTRACT_POLICY_IDS and len(ids) == len(set(ids))
     assert {r["validity"] for r in every["results"]} >= {"expired"}
 
 
