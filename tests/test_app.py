@@ -209,39 +209,31 @@ def library() -> AppTest:
     return at
 
 
-def _bundled_records():
-    from policy_match.knowledge import bundled_knowledge_base
-
-    return bundled_knowledge_base().policies
-
-
-def test_library_lists_all_records():
+def test_library_lists_all_records(kb):
     at = library()
     table = at.dataframe[0].value
-    assert len(table) == len(_bundled_records())
+    assert len(table) == len(kb.policies)
     assert set(table["政策编号"]) >= CONTRACT_POLICY_IDS
     assert {"政策名称", "文号", "级别", "主管部门", "2022-02-15 政策包", "今日有效性", "支持方式"} <= set(table.columns)
 
 
-def test_library_search_and_filters():
-    records = _bundled_records()
-    total = len(records)
+def test_library_search_and_filters(kb):
     at = library()
     at.text_input(key="lib_query").set_value("跨境电商").run(timeout=TIMEOUT)
     ids = list(at.dataframe[0].value["政策编号"])
     assert ids[0] == "zs-2022-cross-border-ecommerce"
-    assert 1 <= len(ids) < total
+    assert 1 <= len(ids) < len(kb.policies)
     at.text_input(key="lib_query").set_value("").run(timeout=TIMEOUT)
     at.multiselect(key="lib_package").set_value(["confirmed"]).run(timeout=TIMEOUT)
     assert len(at.dataframe[0].value) == 2
     at.multiselect(key="lib_package").set_value([]).run(timeout=TIMEOUT)
     at.multiselect(key="lib_level").set_value(["town"]).run(timeout=TIMEOUT)
     town_ids = set(at.dataframe[0].value["政策编号"])
-    assert town_ids == {p.policy_id for p in records if p.level == "town"}
+    assert town_ids == {p.policy_id for p in kb.policies if p.level == "town"}
     assert {"zs-cuiheng-2022-warm-enterprise", "zs-nantou-ecommerce"} <= town_ids
     at.multiselect(key="lib_level").set_value([])
     at.multiselect(key="lib_support_type").set_value(["股权投资"]).run(timeout=TIMEOUT)
-    assert 1 <= len(at.dataframe[0].value) < total
+    assert 1 <= len(at.dataframe[0].value) < len(kb.policies)
     at.text_input(key="lib_query").set_value("完全不相关的词xyz").run(timeout=TIMEOUT)
     assert len(at.dataframe[0].value) == 0
     assert any("没有符合条件" in i.value for i in at.info)

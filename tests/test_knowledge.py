@@ -15,16 +15,25 @@ from .conftest import CONTRACT_POLICY_IDS, POLICIES, ROOT, run_cli
 CATALOG = ROOT / "data" / "catalog.csv"
 
 
+SHARED_CATALOG = ROOT.parent / "shared" / "contract" / "catalog.csv"
+CONTRACT_RECORDS = 24  # rows of shared/contract/catalog.csv; the project's catalog holds more
+
+
 def catalog_rows():
     with CATALOG.open(encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
+def policy_file_count() -> int:
+    return len(list(POLICIES.glob("*.yaml")))
+
+
 def test_bundled_base_is_valid(kb):
     assert kb.problems == []
-    ids = [p.policy_id for p in kb.policies]
-    assert set(ids) >= CONTRACT_POLICY_IDS
-    assert sorted(ids) == sorted(row["policy_id"] for row in catalog_rows())
+    # One record per catalog row: the contract's 24 and the policies found since.
+    assert len(kb.policies) == len(catalog_rows()) == policy_file_count()
+    assert len(kb.policies) > CONTRACT_RECORDS
+    assert {p.policy_id for p in kb.policies} >= CONTRACT_POLICY_IDS
 
 
 def test_every_catalog_id_loads_and_agrees_with_catalog(kb):
@@ -52,14 +61,24 @@ def test_items_carry_sources_and_confidence(kb):
                 assert cond.check or cond.text, item.item_id
 
 
-def test_contract_copy_of_catalog_matches_shared_if_present():
-    """Our catalog starts with the contract's rows, byte for byte; our own records follow them."""
-    shared = ROOT.parent / "shared" / "contract" / "catalog.csv"
-    if not shared.exists():
+def test_catalog_keeps_the_contract_rows_unchanged_if_present():
+    """The contract's header and rows come first, byte for byte; new records are appended after them."""
+    if not SHARED_CATALOG.exists():
         pytest.skip("shared/contract not beside this checkout")
-    contract = shared.read_text(encoding="utf-8")
-    assert CATALOG.read_text(encoding="utf-8").startswith(contract)
-    assert {line.split(",")[0] for line in contract.splitlines()[1:]} == CONTRACT_POLICY_IDS
+    shared = SHARED_CATALOG.read_text(encoding="utf-8")
+    ours = CATALOG.read_text(encoding="utf-8")
+    assert len(shared.splitlines()) == CONTRACT_RECORDS + 1
+    assert ours.startswith(shared)
+    assert len(ours.splitlines()) > len(shared.splitlines())
+
+
+def test_catalog_ids_are_unique_and_contract_ids_stay():
+    ids = [row["policy_id"] for row in catalog_rows()]
+    assert len(ids) == len(set(ids))
+    if SHARED_CATALOG.exists():
+        with SHARED_CATALOG.open(encoding="utf-8") as fh:
+            contract_ids = [row["policy_id"] for row in csv.DictReader(fh)]
+        assert ids[:CONTRACT_RECORDS] == contract_ids
 
 
 # --- broken files -------------------------------------------------------------------------
@@ -79,9 +98,8 @@ def _problems(directory: Path) -> list[str]:
 def test_malformed_yaml_names_file_and_line(policy_copy):
     bad = policy_copy / "zs-nantou-ecommerce.yaml"
     bad.write_text("policy_id: zs-nantou-ecommerce\ntitle: [unclosed\n", encoding="utf-8")
-    files = len(list(policy_copy.glob("*.yaml")))
     kb = load_directory(policy_copy, check_catalog=False)
-    assert len(kb.policies) == files - 1  # the others still load
+    assert len(kb.policies) == policy_file_count() - 1  # the others still load
     [line] = [p.line() for p in kb.problems]
     assert line.startswith("zs-nantou-ecommerce.yaml: line ")
     assert "malformed YAML" in line
@@ -131,13 +149,12 @@ def test_end_date_before_start(policy_copy):
 def test_duplicate_policy_id(policy_copy):
     # Same id twice: a .yml beside the .yaml (file names must equal ids, so this is how it happens).
     src = policy_copy / "zs-nantou-ecommerce.yaml"
-    files = len(list(policy_copy.glob("*.yaml")))
     (policy_copy / "zs-nantou-ecommerce.yml").write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
     kb = load_directory(policy_copy, check_catalog=False)
     assert [p.line() for p in kb.problems] == [
         "zs-nantou-ecommerce.yml: policy_id: duplicate id 'zs-nantou-ecommerce' (also in zs-nantou-ecommerce.yaml)"
     ]
-    assert len(kb.policies) == files  # the copy is skipped, every .yaml loads once
+    assert len(kb.policies) == policy_file_count()
 
 
 def test_file_name_must_match_id(policy_copy):
