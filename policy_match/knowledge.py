@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from .schema import PolicyRecord, SupportItem
+from .schema import PolicyRecord, SupportItem, Validity, date_bounds
 
 # libyaml's C loader is ~5x faster than the pure-Python one; both are "safe" loaders.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -136,12 +138,15 @@ def read_catalog(path: Path = CATALOG_CSV) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def load_directory(directory: Path | str | None = None, *, check_catalog: bool | None = None) -> KnowledgeBase:
+def load_directory(directory: Path | str | None = None, *, check_catalog: bool | None = None,
+                   today: date | None = None) -> KnowledgeBase:
     """Load every ``*.yaml``/``*.yml`` record in ``directory`` (default: the bundled base).
 
-    Invalid files are reported in ``problems`` and skipped; valid ones load. With
-    ``check_catalog`` (default: for the bundled directory) every id of ``data/catalog.csv``
-    must be present and no record may be outside it.
+    Invalid files are reported in ``problems`` and skipped; valid ones load. The validity data
+    of the loaded records is checked against each other and against ``today`` (default: the
+    system date); those problems are reported, the records still load. With ``check_catalog``
+    (default: for the bundled directory) every id of ``data/catalog.csv`` must be present and
+    no record may be outside it.
     """
     directory = Path(directory) if directory is not None else POLICY_DIR
     bundled = directory.resolve() == POLICY_DIR.resolve()
@@ -173,6 +178,7 @@ def load_directory(directory: Path | str | None = None, *, check_catalog: bool |
         policies.append(record)
     if not files:
         problems.append(DataProblem(str(directory), "(directory)", "no policy files (*.yaml) found"))
+    problems.extend(validity_problems(policies, seen_policy, today or date.today()))
     if check_catalog:
         problems.extend(_source_problems(policies, seen_policy))
         catalog = read_catalog()
@@ -222,4 +228,96 @@ def _source_problems(policies: list[PolicyRecord], files: dict[str, str]) -> lis
                 what = f"domain '{source.split('/')[2]}'" if source.startswith("http") else f"'{source}'"
                 problems.append(DataProblem(files[record.policy_id], where,
                                             f"source {what} has no class in data/sources.csv"))
+    return problems
+
+
+# A call year further than this from the record's issue year is taken for a typing slip (2202).
+_INTAKE_YEAR_SPAN = 20
+_POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9-]+$")
+
+
+def _validity_blocks(record: PolicyRecord) -> list[tuple[str, Validity]]:
+    return [("validity", record.validity)] + [(f"items[{it.item_id}].period", it.period) for it in record.items]
+
+
+def _window_problems(where: str, v: Validity, bounds: Validity, what: str) -> list[tuple[str, str]]:
+    """Windows of ``v`` that lie wholly before the start or after the end of ``bounds``."""
+    out = []
+    for i, w in enumerate(v.windows):
+        if w.end and bounds.start and date_bounds(w.end)[1] < date_bounds(bounds.start)[0]:
+            out.append((f"{where}.windows[{i}]", f"申报窗口截止于 {w.end}，早于{what}的起始日 {bounds.start}"))
+        if w.start and bounds.end and date_bounds(w.start)[0] > date_bounds(bounds.end)[1]:
+            out.append((f"{where}.windows[{i}]", f"申报窗口始于 {w.start}，晚于{what}的截止日 {bounds.end}"))
+    return out
+
+
+def _document_numbers(policies: list[PolicyRecord]) -> set[str]:
+    """Every 文号 the base holds (records and their bundles), split where several are listed."""
+    numbers: set[str] = set()
+    for p in policies:
+        for text in [p.doc_number] + [b.doc_number for b in p.bundles]:
+            numbers.update(n.strip() for n in re.split("[；;、]", text or "") if n.strip())
+    return numbers
+
+
+def _in_department(contact_department: str, department: str | None) -> bool:
+    return department is None or contact_department in [d.strip() for d in re.split("[；;、]", department)]
+
+
+def validity_problems(policies: list[PolicyRecord], files: dict[str, str], today: date) -> list[DataProblem]:
+    """Checks that make the validity data trustworthy, one line per problem naming file and field.
+
+    - a window wholly outside its own ``from``/``to`` or, for an item, outside the record's;
+    - a call year in the future, far from the issue year, or after the documented end;
+    - dated evidence in the future; ``ended: true`` with an end date still ahead;
+    - ``superseded_by`` naming neither a policy id nor a 文号 of the base;
+    - a record that is ``unknown`` today with no ``note``, ``confirm`` or ``evidence`` (an
+      advisor would not know what to confirm);
+    - a contact of another department than the one it is attached to.
+    """
+    from .validity import UNKNOWN, record_validity
+
+    ids = {p.policy_id for p in policies}
+    numbers = _document_numbers(policies)
+    problems: list[DataProblem] = []
+    for record in policies:
+        found: list[tuple[str, str]] = []
+        issued_year = date_bounds(record.issued)[0].year if record.issued else None
+        for where, v in _validity_blocks(record):
+            found += _window_problems(where, v, v, "本有效期")
+            if where != "validity":
+                found += _window_problems(where, v, record.validity, "政策有效期")
+            call_years = sorted(set(v.intakes) | {date_bounds(d)[0].year for w in v.windows for d in (w.start, w.end) if d})
+            for year in call_years:
+                if year > today.year:
+                    found.append((f"{where}.intakes", f"申报年份 {year} 在今天（{today.isoformat()}）之后，不可能已有申报通知"))
+                elif issued_year is not None and abs(year - issued_year) > _INTAKE_YEAR_SPAN:
+                    found.append((f"{where}.intakes", f"申报年份 {year} 与发布年份 {issued_year} 相差超过{_INTAKE_YEAR_SPAN}年，疑为笔误"))
+                for end in (v.end, record.validity.end):
+                    if end and year > date_bounds(end)[1].year + 1:
+                        found.append((f"{where}.intakes", f"申报年份 {year} 晚于有效期截止 {end} 一年以上"))
+                        break
+            for i, e in enumerate(v.evidence):
+                if date_bounds(e.date)[0] > today:
+                    found.append((f"{where}.evidence[{i}].date", f"证据日期 {e.date} 在今天（{today.isoformat()}）之后"))
+            if v.ended and v.end and date_bounds(v.end)[0] > today:
+                found.append((f"{where}.ended", f"标为已结束（ended: true），但截止日 {v.end} 还未到"))
+            if v.superseded_by:
+                target = v.superseded_by.strip()
+                if target == record.policy_id:
+                    found.append((f"{where}.superseded_by", "不能由本记录自己接续"))
+                elif _POLICY_ID.match(target) and target not in ids:
+                    found.append((f"{where}.superseded_by", f"政策编号 '{target}' 不在政策库中"))
+                elif not _POLICY_ID.match(target) and target not in numbers:
+                    found.append((f"{where}.superseded_by", f"'{target}' 既不是政策编号，也不是政策库中任何记录的文号"))
+        v = record.validity
+        if record_validity(record, today).validity == UNKNOWN and not (v.note or v.confirm or v.evidence):
+            found.append(("validity", f"今天（{today.isoformat()}）有效期待确认，但没有 note、confirm 或 evidence："
+                                      "请写明已知情况，以及顾问应向哪个部门确认什么"))
+        contacts = [("contact", record.contact, record.department)] + [
+            (f"items[{it.item_id}].contact", it.contact, it.department or record.department) for it in record.items]
+        for where, contact, department in contacts:
+            if contact is not None and not _in_department(contact.department, department):
+                found.append((where, f"联系人属于{contact.department}，与所列主管部门（{department}）不符：另一部门的联系人不能作为本项的联系人"))
+        problems += [DataProblem(files[record.policy_id], where, message) for where, message in found]
     return problems

@@ -85,8 +85,20 @@ def test_brief_near_misses_materials_contacts_notes(brief, result):
         assert n["summary"] in text
     for n in result["near_misses"][MAX_NEAR_MISSES:]:
         assert n["summary"] not in text
-    assert "项目核准或备案文件" in text  # from the digital-transformation items' how_to_apply.materials
-    assert "联系方式" in text and "88315243" in text
+    # materials come from the shown items' how_to_apply.materials: none of the items in force at AS_OF names any
+    # (the 数字贷 item 1.9 and the 技改 fund are over), so the brief says where to look ...
+    assert "详见申报通知" in text
+    # ... while in mid-2024, when the 数字贷 subsidy 1.9 was still taken up, its materials are listed
+    earlier = match(PROFILE, as_of="2024-06-01").to_dict()
+    assert "项目核准或备案文件" in all_text(docx.Document(io.BytesIO(visit_brief_docx(PROFILE, earlier))))
+    # no policy shown for this firm publishes a contact (the 2022 reply letter's contact is offered only for the
+    # 市工信局 training), so the brief points to the departments and 12345 ...
+    assert "五、联系方式" in text and "12345" in text
+    # ... while a 南头 e-commerce firm gets the contact published with the town's measures
+    nantou = {"town": "南头镇", "sector": "F", "registered_in_zhongshan": True, "industry": "家电网络零售",
+              "plans": "镇上家电厂成立的电商公司，在天猫抖音卖自家产品，去年网络零售额700万，今年首次进入社零统计"}
+    nantou_brief = visit_brief_docx(nantou, match(nantou, as_of=AS_OF).to_dict())
+    assert "南头镇经科局：李斯琴 0760-23380962" in all_text(docx.Document(io.BytesIO(nantou_brief)))
     assert NOTES in text  # verbatim, HTML-looking text untouched
     assert FOLLOW_UP in text and "2026-12-02" in text
 

@@ -134,7 +134,7 @@ DATE_FACTS = [
     ("zs-2024-sme-digital-pilot", "validity.end", "2026-12-31"),
     ("zs-2024-sme-digital-pilot", "doc_number", "中工信规字〔2024〕5号"),
     ("zs-2025-ai-plus", "issued", "2025-02-21"),
-    ("zs-2023-new-year-18", "validity.ended", True),
+    ("zs-2023-new-year-18", "validity.covered.end", "2023-03"),
 ]
 
 

@@ -139,7 +139,10 @@ def test_policy_base_notebook(kb):
     assert f"items with confidence partial: {len(partial)}" in text
     assert partial[0].missing in text
     assert all(p.package_note in text for p in kb.policies if p.package_note)
-    assert images(nb) >= 3
+    assert re.search(r"^records by validity at \d{4}-\d{2}-\d{2}:", text, re.M)  # validity at today's date
+    assert re.search(r"^unknown share of records: \d+%", text, re.M)
+    assert "records by best source class:" in text and re.search(r"^official\s+\d+\s*$", text, re.M)
+    assert images(nb) >= 4
     assert_clean_stderr(nb)
 
 
