@@ -14,6 +14,8 @@ import openpyxl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from .conftest import CONTRACT_POLICY_IDS
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 30
@@ -222,6 +224,7 @@ def test_library_lists_all_records(kb):
     at = library()
     table = at.dataframe[0].value
     assert len(table) == len(kb.policies)
+    assert set(table["政策编号"]) >= CONTRACT_POLICY_IDS
     assert {"政策名称", "文号", "级别", "主管部门", "2022-02-15 政策包", "今日有效性", "支持方式"} <= set(table.columns)
 
 
@@ -236,7 +239,9 @@ def test_library_search_and_filters(kb):
     assert len(at.dataframe[0].value) == 2
     at.multiselect(key="lib_package").set_value([]).run(timeout=TIMEOUT)
     at.multiselect(key="lib_level").set_value(["town"]).run(timeout=TIMEOUT)
-    assert set(at.dataframe[0].value["政策编号"]) == {"zs-cuiheng-2022-warm-enterprise", "zs-nantou-ecommerce"}
+    town_ids = set(at.dataframe[0].value["政策编号"])
+    assert town_ids == {p.policy_id for p in kb.policies if p.level == "town"}
+    assert {"zs-cuiheng-2022-warm-enterprise", "zs-nantou-ecommerce"} <= town_ids
     at.multiselect(key="lib_level").set_value([])
     at.multiselect(key="lib_support_type").set_value(["股权投资"]).run(timeout=TIMEOUT)
     assert 1 <= len(at.dataframe[0].value) < len(kb.policies)

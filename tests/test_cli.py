@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from .conftest import run_cli
+from .conftest import CONTRACT_POLICY_IDS, run_cli
 
 PROFILE = {
     "name": "小榄示例五金", "town": "小榄镇", "registered_in_zhongshan": True, "sector": "C", "above_scale": True,
@@ -49,6 +49,7 @@ def test_match_top_and_include_expired(tmp_path, kb):
     assert len(top["results"]) == 3
     every = json.loads(run_cli("match", path, "--include-expired", "--as-of", "2026-11-27").stdout)
     assert len(every["results"]) == len(kb.policies)
+    assert {r["policy_id"] for r in every["results"]} >= CONTRACT_POLICY_IDS
     assert {r["validity"] for r in every["results"]} >= {"expired"}
 
 

@@ -10,6 +10,8 @@ from policy_match import ProfileError, match
 from policy_match.knowledge import load_directory
 from policy_match.matcher import Matcher, validity_at
 
+from .conftest import CONTRACT_POLICY_IDS
+
 LIGHTING = {
     "name": "古镇示例灯饰有限公司", "town": "古镇镇", "registered_in_zhongshan": True, "sector": "C",
     "industry": "灯饰照明制造", "above_scale": True, "annual_revenue_wan": 30000, "employees": 400,
@@ -74,6 +76,7 @@ def test_expired_policies_left_out_by_default_and_marked_when_kept(kb):
     full = match(LIGHTING, as_of=AS_OF, include_expired=True).to_dict()["results"]
     by_id = {r["policy_id"]: r for r in full}
     assert len(full) == len(kb.policies)
+    assert set(by_id) >= CONTRACT_POLICY_IDS
     assert by_id["zs-2023-baizhan-qianqi"]["validity"] == "expired"
     assert by_id["zs-2024-sme-digital-pilot"]["validity"] == "current"
 
