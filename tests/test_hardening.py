@@ -156,3 +156,163 @@ def test_unit_parser_never_crashes_on_odd_text():
             assert exc.problems[0].field == "annual_revenue_wan"
         else:
             assert value is None or math.isfinite(value)
+
+
+# -- 2. stored visits that must always open ------------------------------------------------
+
+# What XML 1.0 cannot hold: Word's manual line break and page break, other C0 controls, a lone
+# surrogate (from a JSON "\ud800" escape or a browser), the non-characters U+FFFE / U+FFFF.
+XML_INVALID = ["\x0b", "\x0c", "\x00", "\x01", "\x1f", "\ud800", "\udfff", "\ufffe", "\uffff"]
+
+
+def _docx_text(data: bytes) -> str:
+    import io
+
+    from docx import Document
+
+    doc = Document(io.BytesIO(data))
+    cells = [c.text for t in doc.tables for row in t.rows for c in row.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
+@pytest.mark.parametrize("bad", XML_INVALID, ids=[f"U+{ord(c):04X}" for c in XML_INVALID])
+def test_brief_builds_from_text_xml_cannot_hold(bad):
+    from policy_match.brief import visit_brief_docx
+
+    profile = {"name": f"古镇{bad}灯饰有限公司", "industry": f"灯饰{bad}制造", "plans": f"上MES{bad}系统",
+               "qualifications": [f"高新{bad}技术企业"]}
+    result = {"as_of": "2026-11-27", "results": [{"policy_id": "x", "title": f"政策{bad}甲", "status": "eligible",
+                                                   "amount_wan": {"low": 0, "high": 10}, "department": f"市{bad}工信局"}],
+              "near_misses": [{"summary": f"差一点{bad}就能享受"}]}
+    data = visit_brief_docx(profile, result, advisor=f"张{bad}三", notes=f"第一行{bad}第二行",
+                            follow_up=f"送{bad}材料", visit_date="2026-11-20", follow_up_due="2026-12-01")
+    text = _docx_text(data)
+    for kept in ("灯饰有限公司", "市", "工信局", "张", "三", "第一行", "第二行", "送", "材料", "差一点", "就能享受"):
+        assert kept in text  # what was typed around the character is kept
+    assert bad not in text
+
+
+def test_store_cleans_what_xml_cannot_hold_and_keeps_the_rest():
+    from policy_match import visits as vs
+
+    engine = vs.get_engine("sqlite://")
+    vs.init_db(engine)
+    vid = vs.save_visit(engine, {
+        "firm_name": "古镇\x0b灯饰\ud800有限公司", "advisor": "张\x0c三", "notes": "第一行\x0b第二行\x0c第二页\x01",
+        "follow_up": "送\x00材料", "profile": {"name": "古镇\x0b灯饰", "plans": "上MES\udfff", "k\x01": ["\ufffe"]},
+        "result_summary": {"as_of": "2026-11-27", "near_misses": [{"summary": "差\x1f一点"}]},
+    })
+    got = vs.get_visit(engine, vid)
+    assert got["firm_name"] == "古镇 灯饰有限公司" and got["advisor"] == "张 三"  # one-line fields
+    assert got["notes"] == "第一行\n第二行\n第二页" and got["follow_up"] == "送材料"
+    assert got["profile"] == {"name": "古镇\n灯饰", "plans": "上MES", "k": [""]}
+    assert got["result_summary"]["near_misses"][0]["summary"] == "差一点"
+    updated = vs.update_visit(engine, vid, notes="补充\x0b说明", advisor="李\x0b四")
+    assert updated["notes"] == "补充\n说明" and updated["advisor"] == "李 四"
+    vs.dispose_engines()
+
+
+PRE_FIX_PROFILE = {"name": "旧记录\x0b灯饰有限公司", "town": "古镇镇", "sector": "C", "industry": "灯饰\x0c制造",
+                   "plans": "上MES\x01系统，建设数字化车间", "annual_revenue_wan": 30000}
+
+
+def _insert_raw_visit(db_path, *, firm_name, notes, follow_up, profile, summary, notes_sql=None) -> int:
+    """A row as the store wrote it before XML-invalid text was cleaned (or as another tool wrote it)."""
+    import sqlite3
+
+    con = sqlite3.connect(db_path)
+    try:
+        cur = con.execute(
+            "INSERT INTO visits (created_at, visit_date, advisor, firm_name, credit_code, town, profile_json, "
+            f"result_summary_json, notes, follow_up, follow_up_due, status) VALUES ('2026-11-20 08:00:00.000000', "
+            f"'2026-11-20', ?, ?, NULL, '古镇镇', ?, ?, {notes_sql or '?'}, ?, '2026-12-01', 'open')",
+            ["王\x0b五", firm_name, json.dumps(profile, ensure_ascii=False),
+             json.dumps(summary, ensure_ascii=False), *([] if notes_sql else [notes]), follow_up])
+        con.commit()
+        return cur.lastrowid
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def visit_db(tmp_path, monkeypatch):
+    from policy_match import visits as vs
+
+    path = tmp_path / "old_visits.db"
+    url = f"sqlite:///{path.as_posix()}"
+    monkeypatch.setenv(vs.ENV_DB_URL, url)
+    vs.init_db(vs.get_engine(url))
+    yield path, url
+    vs.dispose_engines()
+
+
+def test_a_visit_stored_before_the_fix_opens_and_its_brief_builds(visit_db):
+    from policy_match import match
+    from policy_match import visits as vs
+    from policy_match.brief import visit_brief_docx
+
+    path, url = visit_db
+    result = match({k: v for k, v in PRE_FIX_PROFILE.items()}, as_of="2026-11-27").to_dict()
+    vid = _insert_raw_visit(path, firm_name="旧记录\x0b灯饰有限公司", notes="老板说\x0b明年上MES\x0c",
+                            follow_up="送\x01材料", profile=PRE_FIX_PROFILE, summary=vs.summarize_result(result))
+    # text another tool wrote as invalid UTF-8 (a lone surrogate encoded as bytes) in a second row
+    bad_utf8 = _insert_raw_visit(path, firm_name="另一家企业", notes=None, follow_up="", profile={}, summary={},
+                                 notes_sql="CAST(X'E8B5B0EDA080E8AEBF' AS TEXT)")
+    engine = vs.get_engine(url)
+    rows = vs.list_visits(engine)  # the list reads both rows instead of failing on the second
+    assert {r["id"] for r in rows} == {vid, bad_utf8}
+    assert vs.get_visit(engine, bad_utf8)["notes"].startswith("走") and "访" in vs.get_visit(engine, bad_utf8)["notes"]
+    visit = vs.get_visit(engine, vid)
+    assert visit["notes"] == "老板说\x0b明年上MES\x0c"  # reading back keeps the record as stored
+    data = visit_brief_docx(visit["profile"], match(visit["profile"], as_of="2026-11-27").to_dict(),
+                            advisor=visit["advisor"], notes=visit["notes"], follow_up=visit["follow_up"],
+                            visit_date=visit["visit_date"], follow_up_due=visit["follow_up_due"])
+    text = _docx_text(data)
+    assert "旧记录\n灯饰有限公司" in text and "老板说\n明年上MES" in text and "送材料" in text
+
+
+def _visits_page():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    page = Path(__file__).resolve().parent.parent / "app_pages" / "visits.py"
+    at = AppTest.from_file(str(page), default_timeout=120).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_app_opens_a_pre_fix_visit_and_offers_its_brief(visit_db):
+    from policy_match import match
+    from policy_match import visits as vs
+
+    path, _ = visit_db
+    summary = vs.summarize_result(match(PRE_FIX_PROFILE, as_of="2026-11-27").to_dict())
+    vid = _insert_raw_visit(path, firm_name="旧记录\x0b灯饰有限公司", notes="老板说\x0b明年上MES",
+                            follow_up="送\x01材料", profile=PRE_FIX_PROFILE, summary=summary)
+    at = _visits_page()
+    at.selectbox(key="vis_open").select(vid).run()
+    assert not at.exception, at.exception
+    assert not [e.value for e in at.error]
+    assert any("旧记录" in t.value for t in at.text)
+    button = next(b for b in at.get("download_button") if b.key == f"vis_brief_{vid}")
+    assert button.proto.url  # the .docx was built and handed to Streamlit
+
+
+def test_app_says_in_chinese_when_a_brief_cannot_be_built(visit_db, caplog):
+    """A row saved by another tool: the profile was accepted then ("2000万美元" in a 万元 field) but is
+    rejected now, so the brief falls back to the saved summary, whose near miss is a number."""
+    path, _ = visit_db
+    vid = _insert_raw_visit(path, firm_name="外部导入企业", notes="导入", follow_up="",
+                            profile={"name": "外部导入企业", "annual_revenue_wan": "2000万美元"},
+                            summary={"as_of": "2026-11-27", "policies": [], "near_misses": [{"summary": 5}]})
+    at = _visits_page()
+    with caplog.at_level("ERROR", logger="policy_match.app"):
+        at.selectbox(key="vis_open").select(vid).run()
+    assert not at.exception, at.exception
+    [message] = [e.value for e in at.error]
+    assert message.startswith("生成走访简报时出现意外错误") and "走访记录本身不受影响" in message
+    assert "Traceback" not in message and "TypeError" not in message
+    assert "导入" in [t.value for t in at.text]  # the visit itself is shown
+    assert not [b for b in at.get("download_button") if b.key == f"vis_brief_{vid}"]
+    assert any("生成走访简报失败" in r.getMessage() for r in caplog.records)
