@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -316,3 +317,203 @@ def test_app_says_in_chinese_when_a_brief_cannot_be_built(visit_db, caplog):
     assert "导入" in [t.value for t in at.text]  # the visit itself is shown
     assert not [b for b in at.get("download_button") if b.key == f"vis_brief_{vid}"]
     assert any("生成走访简报失败" in r.getMessage() for r in caplog.records)
+
+
+# -- 3. policy files that escape validation ------------------------------------------------
+
+VICTIM = "zs-nantou-ecommerce.yaml"  # the file each hostile edit lands in
+
+
+def _edit(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def _hostile_texts(original: str) -> dict[str, tuple[str, str]]:
+    """name → (file content, what the problem line must say)."""
+    import yaml
+
+    nested_rule = yaml.safe_load(original)
+    nested_rule["items"][0]["conditions"][0]["rule"] = {"field": "sector", "op": "in", "value": [["C"], ["F"]]}
+    dict_rule = yaml.safe_load(original)
+    dict_rule["items"][0]["conditions"][0]["rule"] = {"field": "listing_stage", "op": "eq", "value": {"a": 1}}
+    dump = lambda d: yaml.safe_dump(d, allow_unicode=True, sort_keys=False)  # noqa: E731
+    return {
+        "impossible-date": (_edit(original, 'issued: "2023"', "issued: 2022-06-31"),
+                            "line 8, column 9: malformed YAML: '2022-06-31' is not a real date"),
+        "float-abc": (_edit(original, "value_wan: 5}", "value_wan: !!float abc}"),
+                      "malformed YAML: cannot read 'abc' as float"),
+        "int-abc": (_edit(original, "value_wan: 5}", "value_wan: !!int abc}"), "cannot read 'abc' as int"),
+        "timestamp-abc": (_edit(original, 'issued: "2023"', "issued: !!timestamp abc"), "'abc' is not a real date"),
+        "python-tag": (_edit(original, "value_wan: 5}", "value_wan: !!python/object/apply:os.system [id]}"),
+                       "could not determine a constructor"),
+        "duplicate-key": (_edit(original, 'issued: "2023"', 'issued: "2023"\nissued: "2024"'),
+                          "line 9, column 1: malformed YAML: duplicate key 'issued' (first given at line 8)"),
+        "duplicate-nested-key": (_edit(original, "value_wan: 5}", "value_wan: 5, value_wan: 50}"),
+                                 "duplicate key 'value_wan'"),
+        "inf": (_edit(original, "value_wan: 5}", "value_wan: .inf}"),
+                "items[zs-nantou-ecommerce/24.1].amount.formula.value_wan: Input should be a finite number"),
+        "nan": (_edit(original, "value_wan: 5}", "value_wan: .nan}"), "value_wan: Input should be a finite number"),
+        "inf-in-a-rule": (_edit(original, "value_wan: 5}", "value_wan: 5}\n      upgrades: [{when: {field: employees, "
+                                                           "op: ge, value: .inf}, cap_wan: 1, text: 更高档次}]"),
+                          "upgrades[0].when.value: number inf is not allowed (must be finite and at most 1e+12)"),
+        "huge-number": (_edit(original, "value_wan: 5}", "value_wan: 1e308}"),  # a string to YAML 1.1
+                        "amount.formula.value_wan: number 1e+308 is not allowed"),
+        "lists-of-lists": (dump(nested_rule), "conditions[0].rule: rule value must be text, a number or true/false"),
+        "mapping-value": (dump(dict_rule), "conditions[0].rule: rule value must be text"),
+        "alias-bomb": ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                       "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n" + original, "anchors and aliases"),
+        "deep-flow": ("a: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 64 levels deep"),
+        "deep-block": ("a:\n" + "".join("  " * i + "- \n" for i in range(1, 200)), "nested more than 64 levels deep"),
+    }
+
+
+def _hostile_ids() -> list[str]:
+    from tests.conftest import POLICIES
+
+    return list(_hostile_texts((POLICIES / VICTIM).read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("case", _hostile_ids())
+def test_hostile_policy_file_is_one_line_and_the_others_load(policy_copy, case):
+    from policy_match.knowledge import load_directory
+
+    content, expected = _hostile_texts((policy_copy / VICTIM).read_text(encoding="utf-8"))[case]
+    (policy_copy / VICTIM).write_text(content, encoding="utf-8")
+    kb = load_directory(policy_copy, check_catalog=False)
+    assert len(kb.policies) == 23  # every other file still loads
+    lines = [p.line() for p in kb.problems]
+    assert lines and all(line.startswith(f"{VICTIM}: ") for line in lines), lines
+    assert any(expected in line for line in lines), lines
+
+
+def _special_files(directory):
+    """Things in a policy directory that are not policy files at all."""
+    import os
+
+    os.mkfifo(directory / "pipe.yaml")  # reading it would block for ever
+    (directory / "folder.yaml").mkdir()
+    (directory / "dangling.yaml").symlink_to(directory / "nowhere.yaml")
+    (directory / "endless.yaml").symlink_to("/dev/zero")
+    (directory / "huge.yaml").write_bytes(b"a: '" + b"x" * (2 * 1024 * 1024) + b"'\n")
+    (directory / "control.yaml").write_bytes(b"policy_id: \"\x00\"\n")
+    (directory / "gbk.yaml").write_bytes("title: 中山".encode("gbk"))
+    if Path("/proc/self/mem").exists():  # a regular file whose read fails (EIO), even for root
+        (directory / "eio.yaml").symlink_to("/proc/self/mem")
+    return {
+        "pipe.yaml: (file): a pipe (FIFO), not a policy file (skipped)",
+        "folder.yaml: (file): a directory, not a policy file (skipped)",
+        "dangling.yaml: (file): cannot read: No such file or directory (skipped)",
+        "endless.yaml: (file): a device or other special file, not a policy file (skipped)",
+        "huge.yaml: (file): larger than 1024 KB; one record is far smaller",
+        "control.yaml: character 13: malformed YAML: unacceptable character #x0000: control characters are not allowed",
+        "gbk.yaml: (file): not UTF-8 text (invalid continuation byte at byte 7)",
+    } | ({"eio.yaml: (file): cannot read: Input/output error (skipped)"} if Path("/proc/self/mem").exists() else set())
+
+
+def test_special_files_in_the_policy_directory_are_skipped_never_hang(policy_copy):
+    expected = _special_files(policy_copy)
+    proc = run_cli("validate", str(policy_copy))  # run_cli's timeout fails the test if it hangs
+    assert proc.returncode == 1
+    lines = set(proc.stdout.splitlines())
+    assert expected <= lines, lines - expected
+    assert "内部错误" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "24 个文件有效" in proc.stderr
+
+
+def test_unreadable_file_is_named(policy_copy):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode (the /proc/self/mem case above covers a failing read)")
+    path = policy_copy / VICTIM
+    path.chmod(0)
+    from policy_match.knowledge import load_directory
+
+    lines = [p.line() for p in load_directory(policy_copy, check_catalog=False).problems]
+    assert lines == [f"{VICTIM}: (file): cannot read: Permission denied (skipped)"]
+
+
+@pytest.fixture
+def data_copy(tmp_path):
+    """A copy of the whole bundled data directory (policies, catalog, sources, vocabulary), with
+    hostile files added, for a process started with POLICY_MATCH_DATA pointing at it."""
+    import shutil
+
+    from tests.conftest import ROOT
+
+    target = tmp_path / "data"
+    shutil.copytree(ROOT / "data", target)
+    policies = target / "policies"
+    texts = _hostile_texts((policies / VICTIM).read_text(encoding="utf-8"))
+    (policies / VICTIM).write_text(texts["impossible-date"][0], encoding="utf-8")
+    (policies / "zs-2025-ai-plus.yaml").write_text(
+        _edit((policies / "zs-2025-ai-plus.yaml").read_text(encoding="utf-8"), "policy_id:", "policy_id: x\npolicy_id:"),
+        encoding="utf-8")
+    for name, (content, _) in texts.items():
+        if name not in {"impossible-date"}:
+            (policies / f"extra-{name}.yaml").write_text(content, encoding="utf-8")
+    _special_files(policies)
+    return target
+
+
+def _run_with_data(data_dir, *args, stdin=None):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "POLICY_MATCH_DATA": str(data_dir), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *args], input=stdin, capture_output=True, text=True, env=env,
+                          timeout=300, encoding="utf-8", cwd=ROOT)
+
+
+def test_match_still_works_with_hostile_files_in_the_data_directory(data_copy):
+    from tests.conftest import ROOT
+
+    proc = _run_with_data(data_copy, "-m", "policy_match", "match", str(ROOT / "examples" / "guzhen-lighting.json"),
+                          "--as-of", "2026-11-27")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # standard JSON: json.loads(..., parse_constant) would see Infinity/NaN
+    ids = {r["policy_id"] for r in out["results"]}
+    assert "zs-2022-digital-transformation" in ids  # the valid files still count
+    assert not ids & {"zs-nantou-ecommerce", "zs-2025-ai-plus"}  # the broken ones are left out
+    assert "Infinity" not in proc.stdout and "NaN" not in proc.stdout
+    validate = _run_with_data(data_copy, "-m", "policy_match", "validate")
+    assert validate.returncode == 1
+    assert "zs-nantou-ecommerce.yaml: line 8, column 9: malformed YAML: '2022-06-31' is not a real date" in validate.stdout
+    assert "zs-2025-ai-plus.yaml: line 3, column 1: malformed YAML: duplicate key 'policy_id' (first given at line 2)" in validate.stdout
+    assert "内部错误" not in validate.stderr and "Traceback" not in validate.stderr
+
+
+APP_PAGES_SCRIPT = r"""
+import json, sys
+from streamlit.testing.v1 import AppTest
+out = {}
+at = AppTest.from_file("app.py", default_timeout=240).run()
+out["self_check"] = [str(e.value) for e in at.exception]
+at.button(key="sc_submit").click().run()
+out["self_check_match"] = [str(e.value) for e in at.exception]
+out["self_check_cards"] = sum("可申请" in m.value or "可能符合" in m.value for m in at.markdown)
+for page in ("app_pages/library.py", "app_pages/visits.py", "app_pages/batch.py"):
+    at.switch_page(page).run()
+    out[page] = [str(e.value) for e in at.exception] + [e.value for e in at.error if "意外错误" in e.value]
+at.switch_page("app_pages/library.py").run()
+out["library_warning"] = [w.value for w in at.warning]
+from policy_match.knowledge import bundled_knowledge_base
+out["policies"] = len(bundled_knowledge_base().policies)
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+@pytest.mark.slow
+def test_app_pages_render_with_hostile_files_in_the_data_directory(data_copy, tmp_path):
+    proc = _run_with_data(data_copy, "-c", APP_PAGES_SCRIPT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out.pop("self_check_cards") > 0
+    assert out.pop("policies") == 22  # the data copy's 24 minus the two broken ones
+    [warning] = out.pop("library_warning")
+    assert "个文件存在问题" in warning and "control.yaml" in warning.replace("\\", "")
+    assert all(v == [] for v in out.values()), out
