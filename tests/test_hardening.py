@@ -517,3 +517,99 @@ def test_app_pages_render_with_hostile_files_in_the_data_directory(data_copy, tm
     [warning] = out.pop("library_warning")
     assert "个文件存在问题" in warning and "control.yaml" in warning.replace("\\", "")
     assert all(v == [] for v in out.values()), out
+
+
+# -- 4. deployment defaults ---------------------------------------------------------------
+
+
+def test_streamlit_reads_the_deployment_defaults():
+    """What Streamlit itself makes of .streamlit/config.toml (an unsupported value would be refused)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "streamlit", "config", "show"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert 'showErrorDetails = "none"' in lines  # no exception type, message or traceback in the browser
+    assert 'address = "127.0.0.1"' in lines  # this machine only
+    assert 'gatherUsageStats = false' in lines
+
+
+def _outside_address() -> str | None:
+    """This machine's address on its network (no packet is sent), or None without one."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.slow
+def test_app_listens_on_this_machine_only_by_default():
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    outside = _outside_address()
+    if outside is None:
+        pytest.skip("this machine has no network address besides 127.0.0.1")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "streamlit did not start"
+                assert proc.poll() is None, "streamlit exited"
+                time.sleep(0.5)
+        with pytest.raises(OSError):
+            socket.create_connection((outside, port), timeout=2).close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_unexpected_error_is_a_chinese_message_and_a_log_line(tmp_path):
+    """A deployment whose policy files are all broken: matching fails deep in scikit-learn. The
+    browser gets one Chinese line; the traceback goes to the server log."""
+    import shutil
+
+    from tests.conftest import ROOT
+
+    data = tmp_path / "data"
+    (data / "policies").mkdir(parents=True)
+    for name in ("catalog.csv", "sources.csv"):
+        shutil.copy(ROOT / "data" / name, data / name)
+    shutil.copytree(ROOT / "data" / "vocab", data / "vocab")
+    (data / "policies" / "broken.yaml").write_text("items: [\n", encoding="utf-8")
+    script = r"""
+import json, logging
+logging.basicConfig(level=logging.ERROR)
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=240).run()
+at.button(key="sc_submit").click().run()
+print(json.dumps({"exception": [str(e.value) for e in at.exception], "error": [e.value for e in at.error]},
+                 ensure_ascii=False))
+"""
+    proc = _run_with_data(data, "-c", script)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["exception"] == []  # no traceback element on the page
+    assert out["error"] == ["显示本页时出现意外错误，详细信息已记入服务器日志。请稍后重试；如仍出现，请联系系统管理员。"]
+    assert "ERROR:policy_match.app:显示本页失败" in proc.stderr and "Traceback" in proc.stderr  # the log line
