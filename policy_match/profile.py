@@ -43,9 +43,11 @@ class FieldProblem(BaseModel):
     message: str
 
     def line(self) -> str:
-        shown = repr(self.value) if not isinstance(self.value, str) else f"“{self.value}”"
-        if isinstance(self.value, str) and len(self.value) > 60:
-            shown = f"“{self.value[:60]}…”"
+        if isinstance(self.value, str):
+            shown = f"“{self.value[:60]}…”" if len(self.value) > 60 else f"“{self.value}”"
+        else:
+            shown = repr(self.value)
+            shown = shown[:60] + "…" if len(shown) > 60 else shown
         return f"{self.field} = {shown}: {self.message}"
 
 
@@ -252,7 +254,10 @@ class Profile(BaseModel):
             return number
         if meta.kind == "list":
             items = value if isinstance(value, (list, tuple, set)) else LIST_SPLIT.split(str(value))
-            return [str(v).strip() for v in items if not is_blank(v) and str(v).strip()]
+            try:
+                return [str(v).strip() for v in items if not is_blank(v) and str(v).strip()]
+            except ValueError:  # an item Python cannot even turn into text (thousands of digits)
+                raise ValueError("应为文本（多项用顿号或分号分隔）") from None
         if isinstance(value, (dict, list, tuple, set)):
             raise ValueError("应为文本")
         return str(value).strip()
@@ -292,7 +297,7 @@ class Profile(BaseModel):
             name = raw.replace('"', "“", 1).replace('"', "”", 1) if '"' in raw else raw
             name = QUALIFICATION_ALIASES.get(raw, QUALIFICATION_ALIASES.get(name, name))
             if name not in QUALIFICATIONS:
-                raise ValueError(f"未知的资质“{raw}”（可选：{'、'.join(QUALIFICATIONS)}）")
+                raise ValueError(f"未知的资质“{_clip(raw)}”（可选：{'、'.join(QUALIFICATIONS)}）")
             if name not in out:
                 out.append(name)
         return out
@@ -304,7 +309,7 @@ class Profile(BaseModel):
             return None
         bad = [v for v in value if v not in OPERATOR_ROLES]
         if bad:
-            raise ValueError(f"未知的运营主体身份“{bad[0]}”（可选：{'、'.join(OPERATOR_ROLES)}）")
+            raise ValueError(f"未知的运营主体身份“{_clip(bad[0])}”（可选：{'、'.join(OPERATOR_ROLES)}）")
         return list(dict.fromkeys(value))
 
     @field_validator("listing_stage")
@@ -388,10 +393,20 @@ def parse_profile(data: Any) -> ProfileParse:
 PLANS_INDEXED_CHARS = 20_000
 
 
+def _clip(text: str, limit: int = 30) -> str:
+    """A value quoted inside a message: long enough to recognise, never a whole pasted page."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _shown_value(value: Any) -> Any:
     """The rejected value as it can be shown: an integer of thousands of digits cannot even be
     turned into text (Python refuses above 4300 digits), so it is described instead."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
         digits = int(value.bit_length() * math.log10(2)) + 1
         return f"（约 {digits} 位的整数）"
+    if isinstance(value, (list, tuple, set, dict)):
+        try:
+            repr(value)
+        except (ValueError, RecursionError):  # a huge integer or a deep nesting inside
+            return "（无法显示的值）"
     return value
