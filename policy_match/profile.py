@@ -135,6 +135,13 @@ def read_quantity(value: Any, unit: str = "") -> tuple[float, str | None]:
         return number, None
     if not isinstance(value, str):
         value = str(value)
+    try:  # the common case, a plain number ("1500", " 12.5 "): no unit to read
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(number):
+            return number, None
     text = unicodedata.normalize("NFKC", value).strip().lower().replace("\u2212", "-")
     text = _SEPARATORS.sub("", text)
     if text in _NON_FINITE_WORDS:
