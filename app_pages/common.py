@@ -16,6 +16,7 @@ Reused by the visits page:
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
@@ -341,3 +342,18 @@ def workbook_bytes(result: BatchResult) -> bytes:
     buffer = io.BytesIO()
     write_workbook(result, buffer)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# Unexpected errors: a Chinese message on the page, the details in the server log
+# --------------------------------------------------------------------------------------
+
+log = logging.getLogger("policy_match.app")
+
+
+def show_unexpected_error(action: str, exc: BaseException, *, hint: str = "请稍后重试；如仍出现，请联系系统管理员。") -> None:
+    """For an error nobody foresaw: one Chinese line for the user, the traceback in the server's
+    log. Tracebacks name server paths and data, so they never reach the browser (with
+    ``client.showErrorDetails = "none"`` in .streamlit/config.toml not even Streamlit's own)."""
+    log.error("%s失败：%s: %s", action, type(exc).__name__, exc, exc_info=exc)
+    st.error(f"{action}时出现意外错误，详细信息已记入服务器日志。{hint}", icon=":material/error:")

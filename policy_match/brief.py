@@ -23,6 +23,7 @@ from lxml import etree
 
 from .fields import PROFILE_FIELDS, format_value
 from .wording import STATUS_ZH, VALIDITY_ZH, departments, money_lines
+from .xml_text import xml_safe, xml_safe_data
 
 CJK_FONT = "Noto Sans CJK SC"
 CJK_FALLBACK = "SimSun"
@@ -293,6 +294,11 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
                      notes: str | None = None, follow_up: str | None = None, visit_date: Any = None,
                      follow_up_due: Any = None) -> bytes:
     """The brief as .docx bytes. ``result`` is ``match(...).to_dict()`` (or a visit's summary)."""
+    # Every string reaches the document through here: drop what XML cannot hold (a vertical tab
+    # pasted from Word), so that a visit saved with one still gets its brief.
+    profile, result = xml_safe_data(profile), xml_safe_data(result)
+    advisor, notes, follow_up = (xml_safe(x) if isinstance(x, str) else x for x in (advisor, notes, follow_up))
+    visit_date, follow_up_due = (xml_safe(x) if isinstance(x, str) else x for x in (visit_date, follow_up_due))
     doc = _new_document()
     as_of = result.get("as_of") or _as_date(visit_date)
     day = _as_date(visit_date)

@@ -18,9 +18,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from .io import (
+    MAX_PROFILE_BYTES,
     STATUS_ZH,
     InputError,
     map_columns,
+    profile_from_json,
     read_profile_file,
     read_table,
     run_batch,
@@ -70,13 +72,8 @@ def match(
     """匹配一家企业的画像，输出推荐政策（最合适的在前）。"""
     try:
         if profile == "-":
-            text = sys.stdin.read()
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"标准输入不是有效的 JSON（第 {exc.lineno} 行：{exc.msg}）") from None
-            if not isinstance(data, dict):
-                raise InputError("企业画像应为 JSON 对象")
+            stdin = getattr(sys.stdin, "buffer", sys.stdin)
+            data = profile_from_json(stdin.read(MAX_PROFILE_BYTES + 1), "标准输入")
         else:
             data = read_profile_file(profile)
         day = parse_as_of(as_of)

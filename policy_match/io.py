@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ from .wording import FIT_ZH, STATUS_ZH, VALIDITY_ZH
 
 MAX_BATCH_BYTES = 50 * 1024 * 1024
 MAX_BATCH_ROWS = 100_000
+MAX_PROFILE_BYTES = 10 * 1024 * 1024  # one firm's profile; plans of 100k characters fit easily
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 is a superset of GBK/GB2312
 
 # Chinese column headers accepted in batch files (the form's labels and a few common ones).
@@ -48,24 +50,50 @@ def read_profile_file(path: str | Path) -> dict[str, Any]:
     """A JSON profile file → mapping (validation happens in ``parse_profile``)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"无法读取文件 {path}: {exc.strerror}") from None
-    text = None
-    for enc in CSV_ENCODINGS:
-        try:
-            text = raw.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    if text is None:
-        raise InputError(f"{path}: 不是 UTF-8 或 GBK 编码的文本")
+    return profile_from_json(raw, str(path))
+
+
+def _json_int(text: str) -> int | str:
+    # Python refuses to turn more than 4300 digits into an int; keep the text so that the profile
+    # parser names the field ("数值过大") instead of the JSON reader failing on the whole file.
+    return int(text) if len(text) <= 1000 else text
+
+
+def _json_float(text: str) -> float | str:
+    number = float(text)
+    return number if math.isfinite(number) else text  # 1e400: shown as typed, rejected by the field
+
+
+def profile_from_json(raw: bytes | str, where: str) -> dict[str, Any]:
+    """Bytes or text of one JSON profile → mapping, with a one-line Chinese message naming
+    ``where`` (a path, 标准输入) for anything that is not a JSON object of reasonable size.
+    ``NaN`` / ``Infinity`` / 1e400 / a 5000-digit number are kept as text, so the profile parser
+    rejects them naming the field rather than passing a non-finite number on."""
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise InputError(f"{where}: 文件过大（超过 {MAX_PROFILE_BYTES // 1048576} MB），不是一家企业的画像")
+    text = raw
+    if isinstance(raw, bytes):
+        text = None
+        for enc in CSV_ENCODINGS:
+            try:
+                text = raw.decode(enc)
+                break
+            except UnicodeDecodeError:
+                continue
+        if text is None:
+            raise InputError(f"{where}: 不是 UTF-8 或 GBK 编码的文本")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_json_int, parse_float=_json_float, parse_constant=str)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: 不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）") from None
+        raise InputError(f"{where}: 不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON 嵌套层数过深；企业画像应为一层 {{\"字段\": 值}}") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: 企业画像应为 JSON 对象（{{\"字段\": 值}}），实际是 {type(data).__name__}")
+        raise InputError(f"{where}: 企业画像应为 JSON 对象（{{\"字段\": 值}}），实际是 {type(data).__name__}")
     return data
 
 
