@@ -10,8 +10,9 @@ Ranking (documented in README "How ranking works"): each item gets
   evidence, relevance or money, so a subsidy the firm's own facts and plans point to outranks
   it; it comes first only when nothing specific fits;
 - evidence: how much of the firm's own profile the item's conditions confirmed — met
-  conditions on specific facts (qualifications, 工改搬迁, town, listing stage …) count 1,
-  generic ones (sector, 规上, 中山注册, credit) 0.5, saturating at 2;
+  conditions on specific facts (``advice.can_point_to_firm``: qualifications, 工改搬迁, listing
+  stage, thresholds …) count 1, generic ones (sector, 规上, 中山注册, credit, town, ceilings) 0.5,
+  saturating at 2;
 - relevance: cosine of the firm's plans/industry against the item (word + character TF-IDF),
   saturating at ``RELEVANCE_SATURATION``;
 - money: log-scaled ``high`` of the item's amount, gated by relevance + evidence so that a
@@ -51,9 +52,6 @@ STATUS_ORDER = {"eligible": 2, "possible": 1, "ineligible": 0}
 W_STATUS, W_EVIDENCE, W_RELEVANCE, W_MONEY = 0.30, 0.10, 0.50, 0.10
 RELEVANCE_SATURATION = 0.25
 MONEY_SATURATION_WAN = 3000.0
-# Facts nearly every applicant shares; a town condition other than a town record's scope
-# (e.g. "in any Zhongshan town") is generic too.
-GENERIC_FIELDS = frozenset({"sector", "registered_in_zhongshan", "credit_ok", "above_scale", "town"})
 VERDICT_CACHE_SIZE = 50_000
 
 # Flags of the profile that say something about the firm's needs, as text for relevance.
@@ -75,11 +73,12 @@ def money_feature(high: float | None) -> float:
 
 
 def evidence_feature(results: list[ConditionResult]) -> float:
+    """Met conditions on facts that say something about the firm count 1 (the advice layer's
+    notion: not the sector, 规上, town or credit, not a ceiling or an absence), the others 0.5."""
     total = 0.0
     for r in results:
         if r.verdict == MET and r.fields:
-            specific = r.condition.clause == "适用范围" or not set(r.fields) <= GENERIC_FIELDS
-            total += 1.0 if specific else 0.5
+            total += 1.0 if advice.can_point_to_firm(r.condition) else 0.5
     return min(1.0, total / 2.0)
 
 
