@@ -7,8 +7,11 @@ one ``DataProblem`` line naming the file and the field, and the valid records ar
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -20,7 +23,57 @@ from pydantic import ValidationError
 from .schema import PolicyRecord, SupportItem, Validity, date_bounds
 
 # libyaml's C loader is ~5x faster than the pure-Python one; both are "safe" loaders.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_POLICY_BYTES = 1024 * 1024  # the largest record is about 25 KB
+# Far above any amount or threshold of a Zhongshan policy (万元, ㎡, 人); a number beyond it is a
+# typing slip, and it keeps every computed amount finite (the JSON output has no Infinity).
+MAX_RECORD_NUMBER = 1e12
+# Records nest about 8 levels deep. libyaml's composer recurses in C: a flow sequence nested
+# 100,000 deep crashes the interpreter (a segmentation fault, not an exception), so the depth is
+# checked on the event stream, which libyaml produces without recursion, before composing.
+MAX_YAML_DEPTH = 64
+_OPEN_EVENTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSE_EVENTS = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+class _PolicyLoader(_SAFE_LOADER):
+    """The safe loader, stricter where YAML is silently lenient or fails with a bare Python error:
+
+    - a key given twice in one mapping is an error naming the key and both lines (YAML would
+      keep the last one without a word);
+    - a value its tag cannot build (an impossible date such as ``2022-06-31``, ``!!float abc``)
+      is an error at its line, not a ``ValueError`` from deep inside the constructor;
+    - anchors and aliases (``&a`` / ``*a``) are refused: one record per file needs none, and
+      nested aliases can make a tiny file expand into billions of values.
+    """
+
+    def construct_object(self, node, deep=False):
+        if node in self.constructed_objects:
+            raise yaml.constructor.ConstructorError(
+                None, None, "anchors and aliases (&name / *name) are not allowed in policy files", node.start_mark)
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, AttributeError, OverflowError):
+            shown = str(node.value)[:60] if isinstance(node, yaml.ScalarNode) else "this value"
+            kind = node.tag.rsplit(":", 1)[-1]
+            message = f"'{shown}' is not a real date" if kind == "timestamp" else f"cannot read '{shown}' as {kind}"
+            raise yaml.constructor.ConstructorError(None, None, message, node.start_mark) from None
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[tuple[str, str], int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = (key_node.tag, key_node.value)
+                if key in first_line:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key_node.value}' (first given at line {first_line[key]})",
+                        key_node.start_mark)
+                first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def _find_data_dir() -> Path:
@@ -101,21 +154,79 @@ def _describe(err: dict, data: object) -> tuple[str, str]:
     return path, msg
 
 
-def load_record(path: Path) -> tuple[PolicyRecord | None, list[DataProblem]]:
+def _non_finite(value: object, loc: tuple = ()) -> Iterator[tuple[tuple, float]]:
+    """Every number of a loaded record that is not finite or implausibly large, with its place."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not (math.isfinite(value) and abs(value) <= MAX_RECORD_NUMBER):
+            yield loc, value
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _non_finite(child, (*loc, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _non_finite(child, (*loc, i))
+
+
+def _read_policy_text(path: Path) -> tuple[str | None, DataProblem | None]:
+    """The file's text, or why it cannot be read. Only regular files are opened: a FIFO named
+    ``x.yaml`` would block for ever, a device would never end, a directory cannot be read."""
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [DataProblem(name, "(file)", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        info = path.stat()
     except OSError as exc:
-        return None, [DataProblem(name, "(file)", f"cannot read: {exc.strerror}")]
+        return None, DataProblem(name, "(file)", f"cannot read: {exc.strerror} (skipped)")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) \
+            else "a device or other special file"
+        return None, DataProblem(name, "(file)", f"{kind}, not a policy file (skipped)")
     try:
-        data = yaml.load(text, Loader=_YAML_LOADER)
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        return None, DataProblem(name, "(file)", f"cannot read: {exc.strerror} (skipped)")
+    if len(raw) > MAX_POLICY_BYTES:
+        return None, DataProblem(name, "(file)", f"larger than {MAX_POLICY_BYTES // 1024} KB; one record is far smaller")
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, DataProblem(name, "(file)", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+
+
+def _too_deep(text: str) -> yaml.Mark | None:
+    """Where the YAML first nests deeper than ``MAX_YAML_DEPTH``, or ``None``."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, _OPEN_EVENTS):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                return event.start_mark
+        elif isinstance(event, _CLOSE_EVENTS):
+            depth -= 1
+    return None
+
+
+def load_record(path: Path) -> tuple[PolicyRecord | None, list[DataProblem]]:
+    """One policy file → its record, or one line per problem naming the file and the field.
+    Never raises: whatever the file holds, the other files still load."""
+    name = path.name
+    text, problem = _read_policy_text(path)
+    if problem is not None:
+        return None, [problem]
+    try:
+        deep = _too_deep(text)
+        if deep is not None:
+            return None, [DataProblem(name, f"line {deep.line + 1}, column {deep.column + 1}",
+                                      f"malformed YAML: nested more than {MAX_YAML_DEPTH} levels deep")]
+        data = yaml.load(text, Loader=_PolicyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: no line, a position
+            where = f"character {exc.position + 1}"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return None, [DataProblem(name, where, f"malformed YAML: {problem}")]
+    except RecursionError:
+        return None, [DataProblem(name, "(yaml)", "malformed YAML: nested too deeply")]
     if not isinstance(data, dict):
         return None, [DataProblem(name, "(record)", "a policy file must be a YAML mapping")]
     try:
@@ -126,6 +237,16 @@ def load_record(path: Path) -> tuple[PolicyRecord | None, list[DataProblem]]:
             path_, msg = _describe(err, data)
             problems.append(DataProblem(name, path_, msg))
         return None, problems
+    except Exception as exc:  # noqa: BLE001 - a validator tripping on a value it did not expect
+        return None, [DataProblem(name, "(record)", f"cannot validate: {type(exc).__name__}: {exc}")]
+    # After validation, so that "1e308" (a string to YAML, a number to the schema) is seen too.
+    bad_numbers = [
+        DataProblem(name, _describe({"loc": loc, "msg": ""}, data)[0],
+                    f"number {value!r} is not allowed (must be finite and at most {MAX_RECORD_NUMBER:g})")
+        for loc, value in _non_finite(record.model_dump(by_alias=True, exclude_defaults=True))
+    ]
+    if bad_numbers:
+        return None, bad_numbers
     if path.stem != record.policy_id:
         return None, [DataProblem(name, "policy_id", f"'{record.policy_id}' does not match the file name")]
     return record, []

@@ -11,7 +11,7 @@ import yaml
 
 from policy_match.knowledge import load_directory
 
-from .conftest import POLICIES, ROOT, run_cli
+from .conftest import CONTRACT_POLICY_IDS, POLICIES, ROOT, run_cli
 
 CATALOG = ROOT / "data" / "catalog.csv"
 
@@ -34,6 +34,7 @@ def test_bundled_base_is_valid(kb):
     # One record per catalog row: the contract's 24 and the policies found since.
     assert len(kb.policies) == len(catalog_rows()) == policy_file_count()
     assert len(kb.policies) > CONTRACT_RECORDS
+    assert {p.policy_id for p in kb.policies} >= CONTRACT_POLICY_IDS
 
 
 def test_every_catalog_id_loads_and_agrees_with_catalog(kb):
