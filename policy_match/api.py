@@ -15,7 +15,6 @@ unchanged. What this module adds is only what an HTTP edge needs:
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import threading
@@ -274,37 +273,28 @@ class MatcherGate:
         self.lock = threading.Lock()
         self.items_by_id = {it.item_id: (p, it) for p, it in matcher.pairs_}
         self.policies_by_id = {p.policy_id: p for p in matcher.kb_.policies}
-        # The advice layer gives ``match`` a ``top`` of its own (summary still over every policy);
-        # where the matcher has it, ``top`` goes to the matcher, otherwise results are cut as the CLI
-        # cuts them. Either way the JSON is the CLI's (tests/test_api.py compares them).
-        self.native_top = "top" in inspect.signature(matcher.match).parameters
-        self.native_top_many = "top" in inspect.signature(matcher.match_many).parameters
 
     def match_json(self, parsed: ProfileParse, *, as_of: date, include_expired: bool, top: int | None) -> bytes:
         """One validated profile's answer as JSON bytes. Call with the lock held."""
-        extra = {"top": top} if self.native_top else {}
-        result = self.matcher.match(parsed.profile, as_of=as_of, include_expired=include_expired, **extra)
+        result = self.matcher.match(parsed.profile, as_of=as_of, include_expired=include_expired, top=top)
         result.warnings[:0] = parsed.warnings  # what parsing said, as `match(dict)` reports it
-        return _match_json(result, None if self.native_top else top)
+        return _match_json(result)
 
     def match_many_json(self, parsed: list[ProfileParse], *, as_of: date, include_expired: bool,
                         top: int | None) -> list[bytes]:
         """The same for several profiles, their queries vectorised together. Call with the lock held."""
-        extra = {"top": top} if self.native_top_many else {}
         results = self.matcher.match_many([p.profile for p in parsed], as_of=as_of,
-                                          include_expired=include_expired, **extra)
+                                          include_expired=include_expired, top=top)
         out = []
         for p, result in zip(parsed, results, strict=True):
             result.warnings[:0] = p.warnings
-            out.append(_match_json(result, None if self.native_top_many else top))
+            out.append(_match_json(result))
         return out
 
 
-def _match_json(result: MatchResult, top: int | None) -> bytes:
-    out = result.to_dict()
-    if top is not None:  # exactly as `policy-match match --top K`
-        out["results"] = out["results"][:top]
-    return json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+def _match_json(result: MatchResult) -> bytes:
+    """The contract's JSON, exactly as `policy-match match --format json` builds it (compact)."""
+    return json.dumps(result.to_dict(), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def search_rows(gate: MatcherGate, query: str, top: int) -> list[dict[str, Any]]:
@@ -399,12 +389,16 @@ class ConditionOut(_Open):
     source: str = Field(description="出处")
 
 
+FitLiteral = Literal["recommended", "general", "other", "ruled_out"]
+
+
 class ItemOut(_Open):
     """政策下的一个支持事项。"""
 
     item_id: str
     title: str
     status: Literal["eligible", "possible", "ineligible"]
+    fit: FitLiteral = Field(description="recommended 推荐申报 / general 普遍适用 / other 其他可能 / ruled_out 不符合")
     score: float
     amount_wan: AmountOut | None
     conditions: list[ConditionOut]
@@ -417,16 +411,30 @@ class PolicyOut(_Open):
     policy_id: str
     title: str
     status: Literal["eligible", "possible", "ineligible"] = Field(description="可申请 / 可能符合 / 不符合")
+    fit: FitLiteral = Field(description="其支持事项中最好的一档")
     validity: Literal["current", "expired", "unknown"] = Field(description="在基准日是否有效")
+    validity_note: str = Field(description="有效性判断的原因")
+    deadline: date | None = Field(description="申报窗口或政策的截止日期（有记载时）")
     score: float
     amount_wan: AmountOut | None
     items: list[ItemOut]
+
+
+class SummaryOut(_Open):
+    """结论摘要（契约第 4 节）。"""
+
+    recommended: int
+    general: int
+    other: int
+    ruled_out: int
+    amount_wan: dict[str, Any]
 
 
 class MatchOut(_Open):
     """契约规定的匹配结果（第 3、4 节），与 `policy-match match --format json` 相同；可能含更多字段。"""
 
     as_of: date = Field(description="判断有效性的基准日")
+    summary: SummaryOut = Field(description="按适合程度统计的政策数，以及推荐事项的金额合计（不受 top 影响）")
     results: list[PolicyOut] = Field(description="每个政策一条，最推荐的在前")
     near_misses: list[dict[str, Any]] = Field(description="差一点就能享受的支持事项")
     warnings: list[str] = Field(description="提示（如忽略的未知字段）")
