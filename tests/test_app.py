@@ -383,7 +383,7 @@ def test_progress_adaptor_and_workbook():
     batch = load_batch_upload(GBK_CSV.encode("gbk"), "firms.csv")
     result = run_batch_matching(batch, as_of="2025-06-01", include_expired=False, progress=streamlit_progress(bar))
     assert result.ok_rows == 2 and len(result.errors) == 2
-    assert bar.calls[-1][0] == 1.0 and "2/2" in bar.calls[-1][1]
+    assert bar.calls[-1][0] == 1.0 and "3/3" in bar.calls[-1][1]  # every row, the failed one too
     towns = town_frame(result)
     assert towns["企业数"].sum() == 2
     assert towns["最高可得(万元)"].sum() == pytest.approx(sum(s["最高可得(万元)"] for s in result.summaries), abs=0.05)

@@ -1,0 +1,404 @@
+"""Batch outputs written as the rows arrive: Excel workbook, CSV files, Parquet files.
+
+Every output gets three tables — 企业汇总 (one row per firm), 政策明细 (item rows), 校验失败
+(rows that were not matched) — and the workbook a fourth, 说明. The format follows the output
+path's extension (:func:`check_output_path` is called before any row is read).
+
+Safety: a cell written from a firm's upload is always inert text.
+- **xlsx**: XlsxWriter with ``strings_to_formulas``, ``strings_to_urls`` and ``strings_to_numbers``
+  off, and every text cell written with ``write_string``: ``=HYPERLINK(...)`` or
+  ``=cmd|' /C calc'!A0`` stays a string in every sheet. Control characters that XML cannot hold
+  are removed; cells longer than Excel's 32,767 characters are cut with a marker saying so;
+  a table longer than Excel's 1,048,576 rows continues on 政策明细(2), 政策明细(3) …
+  (said in 说明 and by the CLI). Written in XlsxWriter's ``constant_memory`` mode, so memory does
+  not grow with the number of rows.
+- **CSV**: UTF-8 with BOM (Excel and WPS open it correctly). A text cell that starts with
+  ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading apostrophe ``'`` (the usual
+  defence, recommended by OWASP for CSV files that a spreadsheet may open); numbers are written
+  as numbers.
+- **Parquet**: typed columns, text exactly as read (a data format, not opened by spreadsheets
+  as formulas), for the next program in a pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .io import DETAIL_COLUMNS, ERROR_COLUMNS, NUMERIC_COLUMNS, SUMMARY_COLUMNS
+from .tables import InputError, clip
+
+EXCEL_MAX_ROWS = 1_048_576  # including the header row
+EXCEL_MAX_COLS = 16_384
+EXCEL_MAX_CELL_CHARS = 32_767
+OUTPUT_SUFFIXES = {".xlsx": "xlsx", ".csv": "csv", ".parquet": "parquet"}
+TABLES = {"企业汇总": SUMMARY_COLUMNS, "政策明细": DETAIL_COLUMNS, "校验失败": ERROR_COLUMNS}
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def excel_text(value: str) -> tuple[str, bool]:
+    """Text for one xlsx cell: XML-invalid control characters removed, cut to Excel's limit
+    with a marker. Returns (text, truncated)."""
+    if _XML_INVALID.search(value):
+        value = _XML_INVALID.sub("", value)
+    if len(value) <= EXCEL_MAX_CELL_CHARS:
+        return value, False
+    marker = f"…（已截断：原文 {len(value):,} 字，超过 Excel 单元格上限 {EXCEL_MAX_CELL_CHARS:,} 字）"
+    return value[: EXCEL_MAX_CELL_CHARS - len(marker)] + marker, True
+
+
+def csv_text(value: str) -> str:
+    """Text for one CSV cell: a leading apostrophe where a spreadsheet would start a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def sibling_paths(path: Path) -> dict[str, Path]:
+    """Where each table goes for CSV / Parquet: ``out.csv`` (企业汇总), ``out_政策明细.csv``,
+    ``out_校验失败.csv``."""
+    return {"企业汇总": path, "政策明细": path.with_name(f"{path.stem}_政策明细{path.suffix}"),
+            "校验失败": path.with_name(f"{path.stem}_校验失败{path.suffix}")}
+
+
+def output_format(path: Path) -> str:
+    fmt = OUTPUT_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"输出文件应为 .xlsx、.csv 或 .parquet：{clip(path, 120)}")
+    return fmt
+
+
+def _check_folder(folder: Path, shown: Path) -> None:
+    if not folder.exists():
+        raise InputError(f"输出目录不存在：{clip(folder, 120)}（请先创建该目录，或换一个输出路径：{clip(shown, 120)}）")
+    if not folder.is_dir():
+        raise InputError(f"输出路径的上级 {clip(folder, 120)} 不是目录")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".policy-match-check-"):
+            pass
+    except OSError as exc:
+        raise InputError(f"无法写入输出目录 {clip(folder, 120)}：{exc.strerror or '没有写入权限'}") from None
+
+
+def check_output_path(path: Path, *, directory: bool = False, inputs: Iterable[Path] = ()) -> str:
+    """Check that the results can be written, before anything is matched. Returns the format
+    (``xlsx`` / ``csv`` / ``parquet``, or ``dir`` for a partitioned output)."""
+    path = Path(path)
+    resolved_inputs = {Path(p).resolve() for p in inputs}
+    if directory:
+        if path.exists() and not path.is_dir():
+            raise InputError(f"输出应为目录，但 {clip(path, 120)} 是文件")
+        if path.exists():
+            _check_folder(path, path)
+        else:
+            _check_folder(path.parent if str(path.parent) else Path("."), path)
+        if path.resolve() in resolved_inputs:
+            raise InputError(f"输出目录与输入相同：{clip(path, 120)}")
+        return "dir"
+    fmt = output_format(path)
+    targets = [path] if fmt == "xlsx" else list(sibling_paths(path).values())
+    _check_folder(path.parent if str(path.parent) else Path("."), path)
+    for target in targets:
+        if target.resolve() in resolved_inputs:
+            raise InputError(f"输出文件与输入文件相同：{clip(target, 120)}（会覆盖企业名单）")
+        if target.is_dir():
+            raise InputError(f"输出路径 {clip(target, 120)} 是已有的目录，请写一个文件名")
+        if target.exists() and not os.access(target, os.W_OK):
+            raise InputError(f"无法覆盖已有文件 {clip(target, 120)}：没有写入权限")
+    return fmt
+
+
+# --------------------------------------------------------------------------------------
+# Arrow conversion (also used in the worker processes: arrow batches travel cheaply)
+# --------------------------------------------------------------------------------------
+
+
+def arrow_schema(columns: list[str]):
+    import pyarrow as pa
+
+    kinds = {int: pa.int64(), float: pa.float64()}
+    return pa.schema([pa.field(c, kinds.get(NUMERIC_COLUMNS.get(c), pa.string())) for c in columns])
+
+
+def _number(value: Any, kind: type) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"列的值应为数字：{value!r}")
+    return kind(value)
+
+
+def to_arrow(rows: list[tuple], columns: list[str]):
+    """Rows (tuples in ``columns`` order) → a pyarrow RecordBatch with the fixed schema."""
+    import pyarrow as pa
+
+    schema = arrow_schema(columns)
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    arrays = []
+    for name, values in zip(columns, cols, strict=True):
+        kind = NUMERIC_COLUMNS.get(name)
+        if kind is None:
+            data = [None if v is None else v if isinstance(v, str) else str(v) for v in values]
+        else:
+            data = [_number(v, kind) for v in values]
+        arrays.append(pa.array(data, type=schema.field(name).type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def from_arrow(batch) -> list[tuple]:
+    cols = [c.to_pylist() for c in batch.columns]
+    return list(zip(*cols, strict=True))
+
+
+def _rows(table: Any, columns: list[str]) -> list[tuple]:
+    return table if isinstance(table, list) else from_arrow(table)
+
+
+# --------------------------------------------------------------------------------------
+# Writers
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class OutputReport:
+    """What was written, for the CLI and the 说明 sheet."""
+
+    files: list[Path] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    sheets: dict[str, list[str]] = field(default_factory=dict)  # table → sheet names (xlsx)
+    truncated_cells: int = 0
+
+    def split_lines(self) -> list[str]:
+        return [f"{table}共 {self.rows.get(table, 0):,} 行，超过 Excel 单个工作表上限 {EXCEL_MAX_ROWS - 1:,} 行，"
+                f"已分为 {len(names)} 个工作表：{'、'.join(names)}"
+                for table, names in self.sheets.items() if len(names) > 1]
+
+
+class _SheetSeries:
+    """One table over as many worksheets as Excel's row limit needs."""
+
+    def __init__(self, writer: XlsxOutput, title: str, columns: list[str], max_rows: int):
+        self.writer, self.title, self.columns, self.max_rows = writer, title, columns, max_rows
+        self.names: list[str] = []
+        self.ws = None
+        self.row = 0
+        self.total = 0
+
+    def _new_sheet(self, sample: list[tuple]) -> None:
+        name = self.title if not self.names else f"{self.title}({len(self.names) + 1})"
+        ws = self.writer.book.add_worksheet(name)
+        ws.freeze_panes(1, 0)
+        for i, col in enumerate(self.columns):
+            lengths = [len(str(r[i])) for r in sample[:200] if r[i] is not None]
+            width = max(len(col) * 2, (max(lengths) if lengths else 4) * 1.6)
+            ws.set_column(i, i, min(60, max(8, width)))
+        bold = self.writer.header_format
+        for i, col in enumerate(self.columns):
+            ws.write_string(0, i, col, bold)
+        self.names.append(name)
+        self.ws, self.row = ws, 1
+
+    def write(self, rows: list[tuple]) -> None:
+        if self.ws is None:
+            self._new_sheet(rows)
+        text = self.writer.text
+        for values in rows:
+            if self.row >= self.max_rows:
+                self._new_sheet(rows)
+            ws, r = self.ws, self.row
+            for c, v in enumerate(values):
+                if v is None or v == "":
+                    continue
+                if isinstance(v, str):
+                    ws.write_string(r, c, text(v))
+                elif isinstance(v, bool):
+                    ws.write_boolean(r, c, v)
+                elif isinstance(v, (int, float)) and v == v and v not in (float("inf"), float("-inf")):
+                    ws.write_number(r, c, v)
+                else:
+                    ws.write_string(r, c, text(str(v)))
+            self.row += 1
+        self.total += len(rows)
+
+
+class XlsxOutput:
+    """The results workbook: 企业汇总, 政策明细 (split as needed), 校验失败, 说明.
+
+    Sheets appear in the order they are created: 企业汇总 and 政策明细 first (their rows are
+    written as they arrive), then any 政策明细(2) … , then 校验失败 and 说明 at ``close`` (the
+    failed rows are spooled to a temporary file until then, so memory stays flat).
+    """
+
+    format = "xlsx"
+
+    def __init__(self, path: str | Path | _io.BytesIO, *, max_rows: int = EXCEL_MAX_ROWS):
+        import xlsxwriter
+
+        self.path = path
+        self.book = xlsxwriter.Workbook(path, {
+            "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+            "strings_to_numbers": False,
+        })
+        self.header_format = self.book.add_format({"bold": True})
+        self.report = OutputReport()
+        self.series = {"企业汇总": _SheetSeries(self, "企业汇总", SUMMARY_COLUMNS, max_rows),
+                       "政策明细": _SheetSeries(self, "政策明细", DETAIL_COLUMNS, max_rows),
+                       "校验失败": _SheetSeries(self, "校验失败", ERROR_COLUMNS, max_rows)}
+        self.max_rows = max_rows
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close/abort
+        self._error_count = 0
+
+    def text(self, value: str) -> str:
+        value, cut = excel_text(value)
+        if cut:
+            self.report.truncated_cells += 1
+        return value
+
+    def write(self, summaries: Any, details: Any, errors: list[tuple]) -> None:
+        summaries = _rows(summaries, SUMMARY_COLUMNS)
+        details = _rows(details, DETAIL_COLUMNS)
+        if summaries or not self.series["企业汇总"].names:
+            self.series["企业汇总"].write(summaries)
+        if details or not self.series["政策明细"].names:
+            self.series["政策明细"].write(details)
+        if errors:
+            pickle.dump(errors, self._errors, protocol=pickle.HIGHEST_PROTOCOL)
+            self._error_count += len(errors)
+
+    def close(self, notes: list[tuple[str, Any]]) -> OutputReport:
+        series = self.series
+        for table in ("企业汇总", "政策明细"):
+            if not series[table].names:
+                series[table].write([])
+        self._errors.seek(0)
+        errors = series["校验失败"]
+        errors.write([])
+        while True:
+            try:
+                errors.write(pickle.load(self._errors))
+            except EOFError:
+                break
+        self._errors.close()
+        for table, s in series.items():
+            self.report.rows[table] = s.total
+            self.report.sheets[table] = s.names
+        lines = list(notes)
+        lines += [("工作表拆分", line) for line in self.report.split_lines()]
+        if self.report.truncated_cells:
+            lines.append(("截断的单元格", f"{self.report.truncated_cells:,} 个单元格超过 Excel 上限 "
+                                       f"{EXCEL_MAX_CELL_CHARS:,} 字，已截断并注明原文字数"))
+        lines.append(("安全", "所有文字按文本保存：以 = + - @ 开头的内容不会作为公式或链接执行"))
+        ws = self.book.add_worksheet("说明")
+        ws.set_column(0, 0, 16)
+        ws.set_column(1, 1, 100)
+        ws.write_string(0, 0, "项目", self.header_format)
+        ws.write_string(0, 1, "内容", self.header_format)
+        for r, (key, value) in enumerate(lines, 1):
+            ws.write_string(r, 0, self.text(str(key)))
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                ws.write_number(r, 1, value)
+            else:
+                ws.write_string(r, 1, self.text(str(value)))
+        self.book.close()
+        if isinstance(self.path, (str, Path)):
+            self.report.files = [Path(self.path)]
+        return self.report
+
+    def abort(self) -> None:
+        try:
+            self._errors.close()
+        finally:
+            if isinstance(self.path, (str, Path)):
+                Path(self.path).unlink(missing_ok=True)
+
+
+class CsvOutput:
+    """Three CSV files (UTF-8 with BOM), formula-neutralised; see the module docstring."""
+
+    format = "csv"
+
+    def __init__(self, path: Path):
+        import csv
+
+        self.paths = sibling_paths(Path(path))
+        self.files = {t: open(p, "w", encoding="utf-8-sig", newline="") for t, p in self.paths.items()}  # noqa: SIM115
+        self.writers = {t: csv.writer(f) for t, f in self.files.items()}
+        for table, columns in TABLES.items():
+            self.writers[table].writerow(columns)
+        self.report = OutputReport()
+        self.report.rows = dict.fromkeys(TABLES, 0)
+
+    @staticmethod
+    def _cells(rows: list[tuple]) -> Iterable[list]:
+        for values in rows:
+            yield ["" if v is None else csv_text(v) if isinstance(v, str) else v for v in values]
+
+    def write(self, summaries: Any, details: Any, errors: list[tuple]) -> None:
+        for table, rows in (("企业汇总", _rows(summaries, SUMMARY_COLUMNS)), ("政策明细", _rows(details, DETAIL_COLUMNS)),
+                            ("校验失败", errors)):
+            self.writers[table].writerows(self._cells(rows))
+            self.report.rows[table] += len(rows)
+
+    def close(self, notes: list[tuple[str, Any]]) -> OutputReport:
+        for f in self.files.values():
+            f.close()
+        self.report.files = list(self.paths.values())
+        return self.report
+
+    def abort(self) -> None:
+        for f in self.files.values():
+            f.close()
+        for p in self.paths.values():
+            p.unlink(missing_ok=True)
+
+
+class ParquetOutput:
+    """Three Parquet files with fixed, typed schemas (numbers as int64/float64, text as string)."""
+
+    format = "parquet"
+
+    def __init__(self, path: Path):
+        import pyarrow.parquet as pq
+
+        self.paths = sibling_paths(Path(path))
+        self.writers = {t: pq.ParquetWriter(self.paths[t], arrow_schema(cols), compression="zstd")
+                        for t, cols in TABLES.items()}
+        self.report = OutputReport()
+        self.report.rows = dict.fromkeys(TABLES, 0)
+
+    def write(self, summaries: Any, details: Any, errors: list[tuple]) -> None:
+        import pyarrow as pa
+
+        for table, data in (("企业汇总", summaries), ("政策明细", details), ("校验失败", errors)):
+            batch = data if not isinstance(data, list) else to_arrow(data, TABLES[table])
+            if batch.num_rows:
+                self.writers[table].write_table(pa.Table.from_batches([batch]))
+                self.report.rows[table] += batch.num_rows
+
+    def close(self, notes: list[tuple[str, Any]]) -> OutputReport:
+        for w in self.writers.values():
+            w.close()
+        self.report.files = list(self.paths.values())
+        return self.report
+
+    def abort(self) -> None:
+        for w in self.writers.values():
+            with contextlib.suppress(Exception):  # the file is removed next anyway
+                w.close()
+        for p in self.paths.values():
+            p.unlink(missing_ok=True)
+
+
+def open_output(path: str | Path | _io.BytesIO, fmt: str | None = None):
+    """The writer for ``path``'s extension (or ``fmt`` for an in-memory workbook)."""
+    if isinstance(path, _io.BytesIO):
+        return XlsxOutput(path)
+    fmt = fmt or output_format(Path(path))
+    return {"xlsx": XlsxOutput, "csv": CsvOutput, "parquet": ParquetOutput}[fmt](Path(path))
