@@ -14,6 +14,7 @@ order. The same ``process_chunk`` runs on a Dask cluster (``dask_batch.py``).
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 import time
@@ -106,6 +107,16 @@ def ordered_chunks(chunks: Iterable[list[InputRow]], *, as_of: date, include_exp
                    in_flight: int | None = None) -> Iterator[ChunkOutput]:
     """Process chunks in order, on ``workers`` forked processes (1 = in this process). At
     most ``in_flight`` chunks are pending at once, so reading never runs ahead of matching."""
+    chunks = iter(chunks)
+    head: list[list[InputRow]] = []
+    if workers > 1 and not keep_results:  # a small file is not worth starting processes for
+        for rows in chunks:
+            head.append(rows)
+            if sum(map(len, head)) >= PARALLEL_MIN_ROWS:
+                break
+        else:
+            workers = 1
+    chunks = itertools.chain(head, chunks)
     if workers <= 1 or keep_results:
         for rows in chunks:
             yield process_chunk(rows, as_of, include_expired, arrow=arrow, keep_results=keep_results,

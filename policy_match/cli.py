@@ -156,7 +156,7 @@ def batch(
 ) -> None:
     """批量匹配：每行一家企业，输出“企业汇总”“政策明细”“校验失败”（.xlsx 另有“说明”）。边读边写，内存不随企业数增长。"""
     from .outputs import check_output_path, open_output
-    from .tables import open_table
+    from .tables import open_table, os_error_text
 
     try:
         day = parse_as_of(as_of)
@@ -191,7 +191,7 @@ def batch(
     try:
         writer = open_output(output)
     except OSError as exc:
-        _fail(f"无法写入 {output}：{exc.strerror or exc}")
+        _fail(f"无法写入 {output}：{os_error_text(exc)}")
     try:
         stats = stream_batch(reader, writer, as_of=day, include_expired=include_expired, matcher=matcher,
                              workers=workers, progress=progress)
@@ -200,7 +200,7 @@ def batch(
         _fail(f"{exc}（未生成结果文件）")
     except OSError as exc:
         bar.close()
-        _fail(f"写入 {output} 失败：{exc.strerror or exc}（未生成结果文件）")
+        _fail(f"写入 {output} 失败：{os_error_text(exc)}（未生成结果文件）")
     bar.close()
     report = stats.report
     for line in report.split_lines():
@@ -221,6 +221,8 @@ def _preview(names: list[str]) -> str:
 
 def _dask_batch(infile: Path, output: Path, day, include_expired: bool, scheduler: str | None,
                 workers: int | None) -> None:
+    from .tables import os_error_text
+
     try:
         from .dask_batch import run_dask
     except ImportError:
@@ -231,7 +233,7 @@ def _dask_batch(infile: Path, output: Path, day, include_expired: bool, schedule
     except InputError as exc:
         _fail(str(exc))
     except OSError as exc:
-        _fail(f"写入 {output} 失败：{exc.strerror or exc}")
+        _fail(f"写入 {output} 失败：{os_error_text(exc)}")
     typer.echo(f"完成：{summary['matched']} 家企业已匹配，{summary['failed_rows']} 行校验失败，"
                f"{summary['partitions']} 个分区 → {output}（用时 {summary['seconds']:.1f} 秒）")
 

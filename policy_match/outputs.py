@@ -23,10 +23,12 @@ Safety: a cell written from a firm's upload is always inert text.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io as _io
 import os
 import pickle
 import re
+import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .io import DETAIL_COLUMNS, ERROR_COLUMNS, NUMERIC_COLUMNS, SUMMARY_COLUMNS
-from .tables import InputError, clip
+from .tables import InputError, clip, os_error_text
 
 EXCEL_MAX_ROWS = 1_048_576  # including the header row
 EXCEL_MAX_COLS = 16_384
@@ -84,7 +86,7 @@ def _check_folder(folder: Path, shown: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".policy-match-check-"):
             pass
     except OSError as exc:
-        raise InputError(f"无法写入输出目录 {clip(folder, 120)}：{exc.strerror or '没有写入权限'}") from None
+        raise InputError(f"无法写入输出目录 {clip(folder, 120)}：{os_error_text(exc)}") from None
 
 
 def check_output_path(path: Path, *, directory: bool = False, inputs: Iterable[Path] = ()) -> str:
@@ -306,10 +308,37 @@ class XlsxOutput:
                 ws.write_number(r, 1, value)
             else:
                 ws.write_string(r, 1, self.text(str(value)))
-        self.book.close()
+        self._close_book()
         if isinstance(self.path, (str, Path)):
             self.report.files = [Path(self.path)]
         return self.report
+
+    def _close_book(self) -> None:
+        """Close the workbook; a failed final write becomes a plain OSError / InputError.
+
+        XlsxWriter leaves its zip file open when the write fails, and the zip's destructor
+        would later print a traceback about the same error: it is collected here, quietly."""
+        from xlsxwriter.exceptions import FileCreateError, FileSizeError
+
+        failure: Exception | None = None
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda _unraisable: None
+        try:
+            try:
+                self.book.close()
+            except FileCreateError as exc:  # XlsxWriter wraps the OSError of the final write
+                cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
+                failure = OSError(cause.errno, cause.strerror) if cause is not None else OSError(str(exc))
+                cause = None  # drop the frames that hold XlsxWriter's open zip, then collect it
+            except FileSizeError:
+                failure = InputError("结果超过 .xlsx 文件的大小上限（单个部件 4 GB）：请改用 -o 结果.parquet 或 结果.csv")
+            except OSError as exc:
+                failure = OSError(exc.errno, exc.strerror)
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        if failure is not None:
+            raise failure
 
     def abort(self) -> None:
         try:
@@ -354,7 +383,8 @@ class CsvOutput:
 
     def abort(self) -> None:
         for f in self.files.values():
-            f.close()
+            with contextlib.suppress(OSError):  # a full disk fails the flush again
+                f.close()
         for p in self.paths.values():
             p.unlink(missing_ok=True)
 

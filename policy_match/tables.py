@@ -84,6 +84,18 @@ def clip(text: object, limit: int = 30) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+_OS_ERRORS = {"ENOSPC": "磁盘空间不足", "EACCES": "没有写入权限", "EPERM": "没有写入权限", "ENOENT": "路径不存在",
+              "EROFS": "只读文件系统", "EISDIR": "是目录", "ENOTDIR": "上级不是目录", "EDQUOT": "超出磁盘配额"}
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError in Chinese, without the path (the caller names the file it meant)."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    return _OS_ERRORS.get(name) or exc.strerror or type(exc).__name__
+
+
 def preview_columns(columns: list[object], shown: int = 8, each: int = 20) -> str:
     """The first few column names, each clipped: what a message may quote of a header."""
     names = [clip(c, each) for c in columns[:shown]]
@@ -140,6 +152,8 @@ def normalise_cell(value: Any) -> Any:
         return value
     if isinstance(value, bool):
         return value
+    if type(value).__name__ in {"NAType", "NaTType"}:  # pandas' missing values (pd.NA, pd.NaT)
+        return None
     item = getattr(value, "item", None)  # numpy / pandas scalars
     if item is not None and not isinstance(value, (int, float)):
         try:
