@@ -146,11 +146,20 @@ def to_arrow(rows: list[tuple], columns: list[str]):
     arrays = []
     for name, values in zip(columns, cols, strict=True):
         kind = NUMERIC_COLUMNS.get(name)
+        arrow_type = schema.field(name).type
+        try:  # the common case: text is str, numbers are numbers ("" = no amount)
+            data = values if kind is None else [None if v == "" else v for v in values]
+            if kind is not None and any(isinstance(v, bool) for v in data):
+                raise TypeError("bool in a numeric column")
+            arrays.append(pa.array(data, type=arrow_type))
+            continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
         if kind is None:
             data = [None if v is None else v if isinstance(v, str) else str(v) for v in values]
         else:
             data = [_number(v, kind) for v in values]
-        arrays.append(pa.array(data, type=schema.field(name).type))
+        arrays.append(pa.array(data, type=arrow_type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
