@@ -182,7 +182,8 @@ def batch(
 
     from .batch import stream_batch
 
-    bar = tqdm(desc="匹配中", unit="家", file=sys.stderr, mininterval=0.5, disable=None)
+    tqdm.monitor_interval = 0  # no monitor thread: the workers are forked from this process
+    bar = tqdm(desc="匹配中", unit="行", file=sys.stderr, mininterval=0.5, disable=None)
 
     def progress(done: int) -> None:
         bar.update(done - bar.n)

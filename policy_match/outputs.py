@@ -196,6 +196,8 @@ class _SheetSeries:
     """One table over as many worksheets as Excel's row limit needs."""
 
     def __init__(self, writer: XlsxOutput, title: str, columns: list[str], max_rows: int):
+        if len(columns) > EXCEL_MAX_COLS:
+            raise ValueError(f"{title}: {len(columns)} columns exceed Excel's {EXCEL_MAX_COLS}")
         self.writer, self.title, self.columns, self.max_rows = writer, title, columns, max_rows
         self.names: list[str] = []
         self.ws = None
