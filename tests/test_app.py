@@ -207,19 +207,19 @@ def library() -> AppTest:
     return at
 
 
-def test_library_lists_all_records():
+def test_library_lists_all_records(kb):
     at = library()
     table = at.dataframe[0].value
-    assert len(table) == 24
+    assert len(table) == len(kb.policies)
     assert {"政策名称", "文号", "级别", "主管部门", "2022-02-15 政策包", "今日有效性", "支持方式"} <= set(table.columns)
 
 
-def test_library_search_and_filters():
+def test_library_search_and_filters(kb):
     at = library()
     at.text_input(key="lib_query").set_value("跨境电商").run(timeout=TIMEOUT)
     ids = list(at.dataframe[0].value["政策编号"])
     assert ids[0] == "zs-2022-cross-border-ecommerce"
-    assert 1 <= len(ids) < 24
+    assert 1 <= len(ids) < len(kb.policies)
     at.text_input(key="lib_query").set_value("").run(timeout=TIMEOUT)
     at.multiselect(key="lib_package").set_value(["confirmed"]).run(timeout=TIMEOUT)
     assert len(at.dataframe[0].value) == 2
@@ -228,7 +228,7 @@ def test_library_search_and_filters():
     assert set(at.dataframe[0].value["政策编号"]) == {"zs-cuiheng-2022-warm-enterprise", "zs-nantou-ecommerce"}
     at.multiselect(key="lib_level").set_value([])
     at.multiselect(key="lib_support_type").set_value(["股权投资"]).run(timeout=TIMEOUT)
-    assert 1 <= len(at.dataframe[0].value) < 24
+    assert 1 <= len(at.dataframe[0].value) < len(kb.policies)
     at.text_input(key="lib_query").set_value("完全不相关的词xyz").run(timeout=TIMEOUT)
     assert len(at.dataframe[0].value) == 0
     assert any("没有符合条件" in i.value for i in at.info)

@@ -123,7 +123,8 @@ def test_library_opens_a_policy(server, browser):
     search.wait_for(timeout=60_000)
     search.fill("搬迁")
     page.keyboard.press("Enter")
-    page.get_by_text("搬迁", exact=False).first.wait_for(timeout=30_000)
+    # The data grid keeps hidden copies of its cells; wait for text a reader can see.
+    page.get_by_text("搬迁", exact=False).filter(visible=True).first.wait_for(timeout=30_000)
     body = page.inner_text("body")
     assert "村镇低效工业园" in body
     assert "Traceback" not in page.content()

@@ -158,3 +158,113 @@ def test_unknowns_stay_unknown(kb):
         assert item.amount.kind == "undocumented", item_id
         assert item.amount.formula is None
     assert kb.policy("zs-2022-digital-transformation").doc_number is None
+
+
+# --- New records from shared/research/policy-facts-2026-12.md (part A) ---------------------
+
+NEW_AMOUNT_FACTS = [
+    ("zs-park-cluster-digital-pilot/2.2.1", "cap_wan", 500, "2.2.1 园区数字化管理试点 ≤500万"),
+    ("zs-park-cluster-digital-pilot/2.2.1", "formula.rate", 0.5, "2.2.1 ≤50% of total investment"),
+    ("zs-park-cluster-digital-pilot/2.2.2", "formula.value_wan", 2000, "2.2.2 产业集群数字化转型试点 ≤2000万"),
+    ("zs-theme-park-major-projects/2.3.1b", "formula.bands.0.min", 300000, "2.3.1b first threshold 30亿"),
+    ("zs-theme-park-major-projects/2.3.1b", "formula.bands.-1.min", 5000000, "2.3.1b top threshold 500亿"),
+    ("zs-theme-park-major-projects/2.3.1b", "formula.bands.-1.value_wan", 5000, "2.3.1b 500亿 → 5000万"),
+    ("zs-theme-park-major-projects/2.3.1c", "formula.value_wan", 100, "2.3.1c ≤100万 per person per year"),
+    ("zs-theme-park-major-projects/2.3.1c", "formula.count", 10, "2.3.1c ≤10 persons per firm"),
+    ("zs-theme-park-major-projects/2.3.1c", "years", 3, "2.3.1c within 3 fiscal years"),
+    ("zs-2025-new-energy/2.4.1", "formula.rate", 0.02, "2.4.1 ≤2% of new FAI"),
+    ("zs-2025-new-energy/2.4.2", "formula.value_wan", 300, "2.4.2 ≤300万"),
+    ("zs-2025-new-energy/2.4.3", "formula.value_wan", 500, "2.4.3 示范工厂 ≤500万"),
+    ("zs-2025-new-energy/2.4.4", "formula.rate", 0.2, "2.4.4 ≤20% of equipment and software"),
+    ("zs-2025-new-energy/2.4.4", "cap_wan", 2000, "2.4.4 ≤2000万 per project"),
+    ("zs-2024-individual-to-enterprise/2.6.2a", "formula.value_wan", 0.3, "2.6.2 basic reward 3000元"),
+    ("zs-2024-individual-to-enterprise/2.6.2a", "guaranteed", True, "2.6.2 basic reward is fixed"),
+    ("zs-2024-individual-to-enterprise/2.6.2b", "formula.value_wan", 3, "2.6.2 contribution reward ≤30000元"),
+]
+
+
+@pytest.mark.parametrize(("item_id", "path", "expected", "row"), NEW_AMOUNT_FACTS, ids=[f[3] for f in NEW_AMOUNT_FACTS])
+def test_new_amount_fact(kb, item_id, path, expected, row):
+    assert _dig(_item(kb, item_id).amount, path) == pytest.approx(expected)
+
+
+NEW_THRESHOLD_FACTS = [
+    ("zs-theme-park-major-projects/2.3.1a", ("planned_investment_wan", "ge", 100000), "2.3.1 new FAI ≥10亿"),
+    ("zs-theme-park-major-projects/2.3.1b", ("annual_revenue_wan", "ge", 300000), "2.3.1b revenue ≥30亿"),
+    ("zs-theme-park-major-projects/2.3.1a", ("sector", "eq", "C"), "2.3.1 manufacturing projects"),
+    ("zs-2025-stabilize-foreign-trade/2.5.2a", ("qualifications", "has_any", ["广东省外贸骨干企业"]), "2.5.2 外贸骨干企业"),
+    ("zs-2022-small-service-firm-awards/2.6.1a", ("employees", "lt", 300), "2.6.1 小微: services small-firm head-count bound"),
+    ("zs-2022-small-service-firm-awards/2.6.1a", ("annual_revenue_wan", "lt", 5000), "2.6.1 小微: services small-firm revenue bound"),
+    ("gd-tech-sme-evaluation/2.7.4", ("qualifications", "has_none", ["科技型中小企业"]), "2.7.4 not yet registered"),
+]
+
+
+@pytest.mark.parametrize(("item_id", "leaf", "row"), NEW_THRESHOLD_FACTS, ids=[f[2] for f in NEW_THRESHOLD_FACTS])
+def test_new_threshold_fact(kb, item_id, leaf, row):
+    assert tuple(leaf) in [tuple(lf) for lf in _leaves(_item(kb, item_id))]
+
+
+NEW_RECORD_FACTS = [
+    ("zs-2024-equipment-renewal", "doc_number", "中府〔2024〕66号"),
+    ("zs-2024-equipment-renewal", "issued", "2024-04-30"),
+    ("zs-2024-low-altitude-economy", "doc_number", "中府办〔2024〕22号"),
+    ("zs-2024-low-altitude-economy", "issued", "2024-07-01"),
+    ("zs-2024-low-altitude-economy", "validity.end", "2027"),
+    ("zs-2024-high-end-equipment", "validity.start", "2024"),
+    ("zs-2024-high-end-equipment", "validity.end", "2026"),
+    ("zs-2025-new-energy", "validity.start", "2025-02-12"),
+    ("zs-2025-new-energy", "validity.end", "2025-12-31"),
+    ("zs-2025-specialized-sme", "validity.end", "2025-12-31"),
+    ("zs-2024-individual-to-enterprise", "validity.start", "2024-05-22"),
+    ("zs-2024-individual-to-enterprise", "validity.end", "2024-12-31"),
+    ("zs-2025-stabilize-foreign-trade", "issued", "2025-04-15"),
+    ("zs-2022-small-service-firm-awards", "issued", "2022-06-22"),
+    ("gd-environmental-equipment-standard-conditions", "doc_number", "粤工信节能函〔2025〕5号"),
+    ("gd-environmental-equipment-standard-conditions", "validity.windows.0.end", "2025-03-19"),
+    ("gd-2025-inclusive-manufacturing-investment-award", "validity.intakes", [2022, 2024, 2025]),
+    ("gd-enterprise-technology-center", "contact.phone", "88315757"),
+    ("zs-ecommerce-acceleration", "contact.phone", "0760-28330190"),
+]
+
+
+@pytest.mark.parametrize(("policy_id", "path", "expected"), NEW_RECORD_FACTS)
+def test_new_record_fact(kb, policy_id, path, expected):
+    assert _dig(kb.policy(policy_id), path) == expected
+
+
+@pytest.mark.parametrize(("policy_id", "validity", "deadline"), [
+    ("zs-2025-new-energy", "expired", None),             # ended 2025-12-31
+    ("zs-2025-specialized-sme", "expired", None),
+    ("zs-2024-individual-to-enterprise", "expired", None),
+    ("zs-2025-stabilize-foreign-trade", "expired", None),  # a 2025 year list
+    ("zs-2025-consumption-boost", "expired", None),
+    ("zs-2024-high-end-equipment", "current", "2026-12-31"),
+    ("zs-2024-low-altitude-economy", "current", "2027-12-31"),
+    ("zs-2024-equipment-renewal", "current", "2027-12-31"),
+    ("gd-2025-inclusive-manufacturing-investment-award", "unknown", None),  # last round called 2025
+    ("gd-enterprise-technology-center", "unknown", None),
+    ("zs-theme-park-major-projects", "unknown", None),
+])
+def test_new_record_validity_on_2026_12_01(kb, policy_id, validity, deadline):
+    from datetime import date
+
+    from policy_match.validity import record_validity
+
+    status = record_validity(kb.policy(policy_id), date(2026, 12, 1))
+    assert status.validity == validity, status.note
+    assert (status.deadline.isoformat() if status.deadline else None) == deadline
+    assert status.note and "有效期待确认" not in status.note
+
+
+def test_new_unknowns_stay_unknown(kb):
+    """Undocumented figures in the new records are null, never a guess (e.g. the 13条 'up to 2 billion')."""
+    for item_id in ["zs-theme-park-major-projects/2.3.1a", "zs-theme-park-major-projects/2.3.1d",
+                    "gd-2025-inclusive-manufacturing-investment-award/2.3.5", "zs-2025-new-energy/2.4.5",
+                    "zs-2025-stabilize-foreign-trade/2.5.1", "zs-2025-stabilize-foreign-trade/2.5.2a",
+                    "zs-ecommerce-acceleration/2.5.5", "zs-2022-small-service-firm-awards/2.6.1a",
+                    "zs-2025-specialized-sme/O.11"]:
+        item = _item(kb, item_id)
+        assert item.amount.kind == "undocumented", item_id
+        assert item.amount.formula is None
+    bands = _item(kb, "zs-theme-park-major-projects/2.3.1b").amount.formula.bands
+    assert bands[0].value_wan is None  # the middle steps of this document are not published

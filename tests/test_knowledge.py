@@ -15,14 +15,24 @@ from .conftest import POLICIES, ROOT, run_cli
 CATALOG = ROOT / "data" / "catalog.csv"
 
 
+SHARED_CATALOG = ROOT.parent / "shared" / "contract" / "catalog.csv"
+CONTRACT_RECORDS = 24  # rows of shared/contract/catalog.csv; the project's catalog holds more
+
+
 def catalog_rows():
     with CATALOG.open(encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
+def policy_file_count() -> int:
+    return len(list(POLICIES.glob("*.yaml")))
+
+
 def test_bundled_base_is_valid(kb):
     assert kb.problems == []
-    assert len(kb.policies) == 24
+    # One record per catalog row: the contract's 24 and the policies found since.
+    assert len(kb.policies) == len(catalog_rows()) == policy_file_count()
+    assert len(kb.policies) > CONTRACT_RECORDS
 
 
 def test_every_catalog_id_loads_and_agrees_with_catalog(kb):
@@ -32,7 +42,7 @@ def test_every_catalog_id_loads_and_agrees_with_catalog(kb):
         assert policy.title == row["title"]
         assert (policy.doc_number or "") == row["doc_number"]
         assert policy.issuer == row["issuer"]
-        assert policy.issued == row["issued"]
+        assert (policy.issued or "") == row["issued"]
         assert policy.package_2022_02_15 == row["package_2022_02_15"]
         assert policy.level == row["level"]
         assert policy.town_scope == [t for t in row["town_scope"].split(";") if t]
@@ -50,11 +60,24 @@ def test_items_carry_sources_and_confidence(kb):
                 assert cond.check or cond.text, item.item_id
 
 
-def test_contract_copy_of_catalog_matches_shared_if_present():
-    shared = ROOT.parent / "shared" / "contract" / "catalog.csv"
-    if not shared.exists():
+def test_catalog_keeps_the_contract_rows_unchanged_if_present():
+    """The contract's header and rows come first, byte for byte; new records are appended after them."""
+    if not SHARED_CATALOG.exists():
         pytest.skip("shared/contract not beside this checkout")
-    assert shared.read_text(encoding="utf-8") == CATALOG.read_text(encoding="utf-8")
+    shared = SHARED_CATALOG.read_text(encoding="utf-8")
+    ours = CATALOG.read_text(encoding="utf-8")
+    assert len(shared.splitlines()) == CONTRACT_RECORDS + 1
+    assert ours.startswith(shared)
+    assert len(ours.splitlines()) > len(shared.splitlines())
+
+
+def test_catalog_ids_are_unique_and_contract_ids_stay():
+    ids = [row["policy_id"] for row in catalog_rows()]
+    assert len(ids) == len(set(ids))
+    if SHARED_CATALOG.exists():
+        with SHARED_CATALOG.open(encoding="utf-8") as fh:
+            contract_ids = [row["policy_id"] for row in csv.DictReader(fh)]
+        assert ids[:CONTRACT_RECORDS] == contract_ids
 
 
 # --- broken files -------------------------------------------------------------------------
@@ -75,7 +98,7 @@ def test_malformed_yaml_names_file_and_line(policy_copy):
     bad = policy_copy / "zs-nantou-ecommerce.yaml"
     bad.write_text("policy_id: zs-nantou-ecommerce\ntitle: [unclosed\n", encoding="utf-8")
     kb = load_directory(policy_copy, check_catalog=False)
-    assert len(kb.policies) == 23  # the others still load
+    assert len(kb.policies) == policy_file_count() - 1  # the others still load
     [line] = [p.line() for p in kb.problems]
     assert line.startswith("zs-nantou-ecommerce.yaml: line ")
     assert "malformed YAML" in line
@@ -130,7 +153,7 @@ def test_duplicate_policy_id(policy_copy):
     assert [p.line() for p in kb.problems] == [
         "zs-nantou-ecommerce.yml: policy_id: duplicate id 'zs-nantou-ecommerce' (also in zs-nantou-ecommerce.yaml)"
     ]
-    assert len(kb.policies) == 24
+    assert len(kb.policies) == policy_file_count()
 
 
 def test_file_name_must_match_id(policy_copy):
