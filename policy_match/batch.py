@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .io import DETAIL_COLUMNS, SUMMARY_COLUMNS, detail_rows, summary_row
+from .io import DETAIL_COLUMNS, SUMMARY_COLUMNS, TownTotals, detail_rows, summary_row
 from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
 from .profile import ProfileError, is_blank, parse_profile
 from .tables import InputRow, TableReader, clip
@@ -45,6 +45,7 @@ class ChunkOutput:
     errors: list[tuple]
     rows_in: int
     matched: int
+    towns: TownTotals
     results: list[tuple[int, MatchResult]] | None = None
 
 
@@ -75,10 +76,12 @@ def process_chunk(rows: list[InputRow], as_of: date, include_expired: bool = Fal
     summaries: list[tuple] = []
     details: list[tuple] = []
     kept = [] if keep_results else None
+    towns = TownTotals()
     results = matcher.match_many((p for _, p, _ in valid), as_of=as_of, include_expired=include_expired)
     for (row, profile, warnings), result in zip(valid, results, strict=True):
         result.warnings[:0] = warnings
         summary = summary_row(row, profile, result)
+        towns.add(summary)
         summaries.append(tuple(summary.get(c) for c in SUMMARY_COLUMNS))
         details.extend(detail_rows(row, profile, result))
         if kept is not None:
@@ -87,8 +90,8 @@ def process_chunk(rows: list[InputRow], as_of: date, include_expired: bool = Fal
         from .outputs import to_arrow
 
         return ChunkOutput(to_arrow(summaries, SUMMARY_COLUMNS), to_arrow(details, DETAIL_COLUMNS), errors,
-                           len(rows), len(valid), kept)
-    return ChunkOutput(summaries, details, errors, len(rows), len(valid), kept)
+                           len(rows), len(valid), towns, kept)
+    return ChunkOutput(summaries, details, errors, len(rows), len(valid), towns, kept)
 
 
 def _init_worker() -> None:
@@ -171,17 +174,19 @@ def stream_batch(reader: TableReader, writer: Any, *, as_of: date | str | None =
     workers = default_workers() if workers is None else workers
     arrow = getattr(writer, "format", "") == "parquet"
     failed: set[int] = set()
+    towns = TownTotals()
     try:
         for out in ordered_chunks(reader.chunks(chunk_rows), as_of=stats.as_of, include_expired=include_expired,
                                   matcher=matcher, workers=workers, arrow=arrow):
             writer.write(out.summaries, out.details, out.errors)
             stats.rows_in += out.rows_in
             stats.matched += out.matched
+            towns.merge(out.towns)
             failed.update(e[0] for e in out.errors)
             if progress is not None:
                 progress(stats.rows_in)
         stats.failed_rows = len(failed)
-        stats.report = writer.close(batch_notes(stats, reader))
+        stats.report = writer.close(batch_notes(stats, reader), towns.rows())
     except BaseException:
         writer.abort()
         raise
@@ -201,6 +206,7 @@ def batch_notes(stats: BatchStats, reader: TableReader | None = None, ignored: l
         ("忽略的列", "、".join(clip(c, 30) for c in ignored[:30]) or "无"),
     ]
     lines += [("读取说明", note) for note in stats.notes]
-    lines.append(("说明", "金额单位为万元；“最高可得”为按政策条款估算的上限，“确定可得”仅计入条件均已满足的定额事项；"
-                        "政策明细列出可申请、可能符合的事项，以及差一两项条件的事项。"))
+    lines.append(("说明", "金额单位为万元，只计入“推荐申报”的事项：“可以预期”为条件均已满足的定额或全额支持；"
+                        "“核实后可得”为定额或全额支持但仍有条件待核实；“竞争性最高可争取”为“最高/不超过”额度，以评审核定为准。"
+                        "政策明细列出推荐申报的事项和“差一点就能享受”的事项。"))
     return lines

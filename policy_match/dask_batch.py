@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .batch import CHUNK_ROWS, default_workers, process_chunk
-from .io import DETAIL_COLUMNS, ERROR_COLUMNS, SUMMARY_COLUMNS
+from .io import DETAIL_COLUMNS, ERROR_COLUMNS, SUMMARY_COLUMNS, TOWN_COLUMNS, TownTotals
 from .tables import (
     CSV_SUFFIXES,
     ENCODING_SAMPLE_BYTES,
@@ -48,7 +48,8 @@ from .tables import (
     map_header,
 )
 
-TABLES = {"企业汇总": SUMMARY_COLUMNS, "政策明细": DETAIL_COLUMNS, "校验失败": ERROR_COLUMNS}
+TABLES = {"企业汇总": SUMMARY_COLUMNS, "政策明细": DETAIL_COLUMNS, "校验失败": ERROR_COLUMNS}  # one part per partition
+OUT_TABLES = [*TABLES, "镇街汇总"]  # 镇街汇总: the partitions' town totals, summed on the client
 CSV_BLOCKSIZE = "16MB"  # ~30–60k firms per partition: a worker holds one partition's input at a time
 
 
@@ -73,7 +74,7 @@ def input_files(source: Path) -> tuple[list[str], str]:
 
 
 def _prepare_out_dir(out_dir: Path) -> dict[str, Path]:
-    dirs = {t: out_dir / t for t in TABLES}
+    dirs = {t: out_dir / t for t in OUT_TABLES}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
         for old in d.glob("part-*.parquet"):
@@ -82,8 +83,9 @@ def _prepare_out_dir(out_dir: Path) -> dict[str, Path]:
 
 
 def run_partition(frame: Any, index: int, first_row: int, header: list[str], fields: dict[int, str],
-                  as_of: date, include_expired: bool, out_dirs: dict[str, str]) -> tuple[int, int, int]:
-    """On a worker: one input partition → one part file per table. Returns (rows, matched, failed rows)."""
+                  as_of: date, include_expired: bool, out_dirs: dict[str, str]) -> tuple[int, int, int, TownTotals]:
+    """On a worker: one input partition → one part file per table. Returns (rows, matched, failed
+    rows, town totals)."""
     import pyarrow.parquet as pq
 
     from .outputs import arrow_schema
@@ -93,6 +95,7 @@ def run_partition(frame: Any, index: int, first_row: int, header: list[str], fie
                for t, cols in TABLES.items()}
     rows_in = matched = 0
     failed: set[int] = set()
+    towns = TownTotals()
     try:
         chunk = []
         cells_iter = frame.itertuples(index=False, name=None)
@@ -101,17 +104,17 @@ def run_partition(frame: Any, index: int, first_row: int, header: list[str], fie
             if built is not None:
                 chunk.append(built)
             if len(chunk) >= CHUNK_ROWS:
-                rows_in, matched = _write_chunk(chunk, as_of, include_expired, writers, rows_in, matched, failed)
+                rows_in, matched = _write_chunk(chunk, as_of, include_expired, writers, rows_in, matched, failed, towns)
                 chunk = []
         if chunk:
-            rows_in, matched = _write_chunk(chunk, as_of, include_expired, writers, rows_in, matched, failed)
+            rows_in, matched = _write_chunk(chunk, as_of, include_expired, writers, rows_in, matched, failed, towns)
     finally:
         for w in writers.values():
             w.close()
-    return rows_in, matched, len(failed)
+    return rows_in, matched, len(failed), towns
 
 
-def _write_chunk(chunk, as_of, include_expired, writers, rows_in, matched, failed):
+def _write_chunk(chunk, as_of, include_expired, writers, rows_in, matched, failed, towns):
     import pyarrow as pa
 
     from .outputs import to_arrow
@@ -122,7 +125,22 @@ def _write_chunk(chunk, as_of, include_expired, writers, rows_in, matched, faile
         if batch.num_rows:
             writers[table].write_table(pa.Table.from_batches([batch]))
     failed.update(e[0] for e in out.errors)
+    towns.merge(out.towns)
     return rows_in + out.rows_in, matched + out.matched
+
+
+def _write_towns(counts: tuple, folder: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .outputs import to_arrow
+
+    towns = TownTotals()
+    for part in counts:
+        towns.merge(part[3])
+    rows = [tuple(t.get(c) for c in TOWN_COLUMNS) for t in towns.rows()]
+    pq.write_table(pa.Table.from_batches([to_arrow(rows, TOWN_COLUMNS)]), folder / "part-00000.parquet",
+                   compression="zstd")
 
 
 def _partition_length(frame: Any) -> int:
@@ -172,6 +190,7 @@ def run_dask(source: Path, out_dir: Path, *, as_of: date, include_expired: bool 
         tasks = [dask.delayed(run_partition)(part, i, offsets[i], header, fields, as_of, include_expired, out_dirs)
                  for i, part in enumerate(parts)]
         counts = dask.compute(*tasks)
+        _write_towns(counts, Path(out_dirs["镇街汇总"]))
     except (InputError, OSError):
         raise
     except Exception as exc:  # a parse error on a worker arrives as the original exception

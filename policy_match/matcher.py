@@ -10,8 +10,9 @@ Ranking (documented in README "How ranking works"): each item gets
   evidence, relevance or money, so a subsidy the firm's own facts and plans point to outranks
   it; it comes first only when nothing specific fits;
 - evidence: how much of the firm's own profile the item's conditions confirmed — met
-  conditions on specific facts (qualifications, 工改搬迁, town, listing stage …) count 1,
-  generic ones (sector, 规上, 中山注册, credit) 0.5, saturating at 2;
+  conditions on specific facts (``advice.can_point_to_firm``: qualifications, 工改搬迁, listing
+  stage, thresholds …) count 1, generic ones (sector, 规上, 中山注册, credit, town, ceilings) 0.5,
+  saturating at 2;
 - relevance: cosine of the firm's plans/industry against the item (word + character TF-IDF),
   saturating at ``RELEVANCE_SATURATION``;
 - money: log-scaled ``high`` of the item's amount, gated by relevance + evidence so that a
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from operator import itemgetter
@@ -32,11 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from .amounts import AmountResult, evaluate_amount, wan
+from . import advice
+from .amounts import AmountResult, evaluate_amount
 from .fields import LISTING_STAGES, PROFILE_FIELDS, SECTORS
 from .index import RelevanceIndex, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
+from .results import STATUS_RANK, ItemResult, MatchResult, PolicyResult, Summary
 from .rules import MET, UNKNOWN, UNMET, ConditionResult, combine, evaluate_condition
 from .schema import Condition, PolicyRecord, Rule, SupportItem
 from .text import ChineseTokenizer
@@ -49,9 +52,6 @@ STATUS_ORDER = {"eligible": 2, "possible": 1, "ineligible": 0}
 W_STATUS, W_EVIDENCE, W_RELEVANCE, W_MONEY = 0.30, 0.10, 0.50, 0.10
 RELEVANCE_SATURATION = 0.25
 MONEY_SATURATION_WAN = 3000.0
-# Facts nearly every applicant shares; a town condition other than a town record's scope
-# (e.g. "in any Zhongshan town") is generic too.
-GENERIC_FIELDS = frozenset({"sector", "registered_in_zhongshan", "credit_ok", "above_scale", "town"})
 VERDICT_CACHE_SIZE = 50_000
 
 # Flags of the profile that say something about the firm's needs, as text for relevance.
@@ -73,11 +73,12 @@ def money_feature(high: float | None) -> float:
 
 
 def evidence_feature(results: list[ConditionResult]) -> float:
+    """Met conditions on facts that say something about the firm count 1 (the advice layer's
+    notion: not the sector, 规上, town or credit, not a ceiling or an absence), the others 0.5."""
     total = 0.0
     for r in results:
         if r.verdict == MET and r.fields:
-            specific = r.condition.clause == "适用范围" or not set(r.fields) <= GENERIC_FIELDS
-            total += 1.0 if specific else 0.5
+            total += 1.0 if advice.can_point_to_firm(r.condition) else 0.5
     return min(1.0, total / 2.0)
 
 
@@ -131,29 +132,6 @@ def parse_as_of(as_of: date | str | None) -> date:
         raise ValueError(f"as_of = “{as_of}”: 日期应为 YYYY-MM-DD") from None
 
 
-@dataclass
-class MatchResult:
-    as_of: date
-    results: list[dict[str, Any]]
-    profile: Profile
-    warnings: list[str] = field(default_factory=list)
-    near_misses: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "as_of": self.as_of.isoformat(),
-            "results": self.results,
-            "near_misses": self.near_misses,
-            "warnings": self.warnings,
-        }
-
-    def by_id(self, policy_id: str) -> dict[str, Any]:
-        for r in self.results:
-            if r["policy_id"] == policy_id:
-                return r
-        raise KeyError(policy_id)
-
-
 class Matcher:
     """Fit on a knowledge base, then ``match`` profiles. ``fit`` returns self."""
 
@@ -167,8 +145,6 @@ class Matcher:
             [item_document(p, it) for p, it in self.pairs_], [it.item_id for _, it in self.pairs_]
         )
         self.extra_conditions_ = {p.policy_id: _implied_conditions(p) for p in kb.policies}
-        # The parts of an item's answer that do not depend on the firm, built once.
-        self.static_ = [_static_entry(p, it) for p, it in self.pairs_]
         self.item_conditions_ = [[*self.extra_conditions_[p.policy_id], *it.conditions] for p, it in self.pairs_]
         self.item_fields_ = [tuple(sorted(_fields_read(conds, it))) for conds, (_, it) in
                              zip(self.item_conditions_, self.pairs_, strict=True)]
@@ -187,7 +163,20 @@ class Matcher:
         self.condition_getters_ = {key: _getter(fields) for key, fields in self.condition_fields_.items()}
         # Room for a few hundred distinct firms' verdicts before the caches start over.
         self.cache_size_ = max(VERDICT_CACHE_SIZE, 30 * len(self.pairs_))
-        self.live_cache_: dict[tuple[date, bool], dict[str, tuple[str, str]]] = {}
+        self.live_cache_: dict[tuple[date, bool], dict[str, _Live]] = {}
+        # Static advice facts per item: a service open to all; which conditions point to a firm.
+        self.general_ = [advice.is_general(it) for _, it in self.pairs_]
+        self.points_to_ = {id(c): advice.can_point_to_firm(c) for conds in self.item_conditions_ for c in conds}
+        tok = self.index_.tokenizer_
+        item_terms = advice.distinct_terms(
+            [{w for text in (it.title, *it.keywords) for w in (*tok.words(text), *tok.whole_words(text))}
+             for _, it in self.pairs_],
+            [p.policy_id for p, _ in self.pairs_])
+        # A firm's plans name a policy when they name a word particular to any of its items.
+        by_policy: dict[str, frozenset[str]] = {}
+        for (p, _), terms in zip(self.pairs_, item_terms, strict=True):
+            by_policy[p.policy_id] = by_policy.get(p.policy_id, frozenset()) | terms
+        self.distinct_terms_ = [by_policy[p.policy_id] for p, _ in self.pairs_]
         return self
 
     # -- query ---------------------------------------------------------------------------
@@ -204,24 +193,28 @@ class Matcher:
 
     # -- matching ------------------------------------------------------------------------
     def match(self, profile: Profile | dict, *, as_of: date | str | None = None,
-              include_expired: bool = False) -> MatchResult:
-        """Match one profile (a dict in the contract's fields, or a :class:`Profile`)."""
-        return next(self.match_many([profile], as_of=as_of, include_expired=include_expired))
+              include_expired: bool = False, top: int | None = None) -> MatchResult:
+        """Match one profile (a dict in the contract's fields, or a :class:`Profile`). With ``top``
+        only the best ``top`` policies are returned; the summary still counts every policy."""
+        return next(self.match_many([profile], as_of=as_of, include_expired=include_expired, top=top))
 
     def match_many(self, profiles: Iterable[Profile | dict], *, as_of: date | str | None = None,
-                   include_expired: bool = False, chunk_size: int = 256) -> Iterator[MatchResult]:
+                   include_expired: bool = False, top: int | None = None,
+                   chunk_size: int = 256) -> Iterator[MatchResult]:
         """Match profiles in order. The query texts of a chunk are vectorised in one call,
         which is most of the saving in a batch. Raises :class:`ProfileError` on a bad profile."""
         day = parse_as_of(as_of)
+        if top is not None and top < 1:
+            raise ValueError(f"top = {top}: 应为不小于 1 的整数")
         live = self._live_policies(day, include_expired)
         chunk: list[ProfileParse] = []
         for profile in profiles:
             chunk.append(parse_profile(profile))
             if len(chunk) >= chunk_size:
-                yield from self._match_chunk(chunk, day, live)
+                yield from self._match_chunk(chunk, day, live, top)
                 chunk = []
         if chunk:
-            yield from self._match_chunk(chunk, day, live)
+            yield from self._match_chunk(chunk, day, live, top)
 
     def _live_policies(self, day: date, include_expired: bool) -> dict[str, _Live]:
         """Validity of every record and item at ``day``; only what is shown (in force, or all
@@ -243,39 +236,56 @@ class Matcher:
         self.live_cache_[(day, include_expired)] = live
         return live
 
-    def _match_chunk(self, chunk: list[ProfileParse], day: date, live: dict[str, _Live]) -> Iterator[MatchResult]:
+    def _match_chunk(self, chunk: list[ProfileParse], day: date, live: dict[str, _Live],
+                     top: int | None) -> Iterator[MatchResult]:
         queries = [self.query_text(p.profile) for p in chunk]
         relevance, word_vectors = self.index_.score_many(queries)
         for i, parsed in enumerate(chunk):
             lo, hi = word_vectors.indptr[i], word_vectors.indptr[i + 1]
             terms = self.index_.matched_terms((word_vectors.indices[lo:hi], word_vectors.data[lo:hi]))
-            yield self._match_one(parsed, day, live, relevance[i], terms)
+            yield self._match_one(parsed, day, live, relevance[i], terms, top)
 
     def _match_one(self, parsed: ProfileParse, day: date, live: dict[str, _Live],
-                   relevance: np.ndarray, terms: dict[int, list[str]]) -> MatchResult:
+                   relevance: np.ndarray, terms: dict[int, list[str]], top: int | None) -> MatchResult:
         prof = parsed.profile
         values = {name: _hashable(getattr(prof, name)) for name in PROFILE_FIELDS}
-        by_policy: dict[str, list[dict[str, Any]]] = {pid: [] for pid in live}
-        raw_items: list[tuple[PolicyRecord, dict[str, Any], _Verdict]] = []
+        # What the firm says it needs: its plans (its industry and titles say who it is, and are
+        # matched by the conditions).
+        query_words = self.index_.tokenizer_.whole_words((prof.plans or "")[:PLANS_INDEXED_CHARS])
+        by_policy: dict[str, list[ItemResult]] = {pid: [] for pid in live}
         for row, (policy, item) in enumerate(self.pairs_):
             shown = live.get(policy.policy_id)
             if shown is None or item.item_id not in shown.items:
                 continue
-            entry, verdict = self._match_item(row, prof, values, float(relevance[row]), terms.get(row, []))
-            entry.update(_validity_keys(shown.items[item.item_id]))
-            by_policy[policy.policy_id].append(entry)
-            if verdict.near_miss_unmet is not None:
-                raw_items.append((policy, entry, verdict))
-        results = []
+            by_policy[policy.policy_id].append(
+                self._item_result(row, prof, values, float(relevance[row]), terms.get(row, ()), shown.items[item.item_id],
+                                  query_words))
+        policies: list[PolicyResult] = []
         for policy in self.kb_.policies:
-            if policy.policy_id not in live:
-                continue
-            items = sorted(by_policy[policy.policy_id], key=_sort_key, reverse=True)
+            items = by_policy.get(policy.policy_id)
             if items:
-                results.append(_policy_entry(policy, items, live[policy.policy_id].status))
-        results.sort(key=_sort_key, reverse=True)
-        return MatchResult(as_of=day, results=results, profile=prof, warnings=list(parsed.warnings),
-                           near_misses=_near_misses(raw_items))
+                policies.append(_policy_result(policy, items, live[policy.policy_id].status))
+        policies.sort(key=_policy_sort_key, reverse=True)
+        all_items = [it for p in policies for it in p.items]
+        counts = advice.counts_by_fit([p.fit for p in policies])
+        money = advice.headline_money(all_items)
+        summary = Summary(counts, money, advice.summary_text(counts, money))
+        return MatchResult(
+            as_of=day, profile=prof, policies=policies[:top] if top else policies, summary=summary,
+            near_misses=self._near_misses(all_items, prof),
+            one_check_away=[c for c in map(advice.one_check_away, all_items) if c is not None],
+            warnings=list(parsed.warnings),
+        )
+
+    def _near_misses(self, items: list[ItemResult], profile: Profile) -> list:
+        candidates = []
+        for it in items:
+            if it.status != "ineligible" or it.potential_high <= 0:
+                continue
+            found = advice.near_miss(it, profile, relevance_weight=relevance_feature(it.relevance))
+            if found is not None:
+                candidates.append(found)
+        return advice.rank_near_misses(candidates)
 
     def _item_verdict(self, row: int, profile: Profile, values: dict[str, Any]) -> _Verdict:
         """Everything about an item that depends on the profile but not on its text: the
@@ -295,20 +305,21 @@ class Matcher:
         status = combine([r.verdict for r in results])
         amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
         potential = (amount.high or 0.0) if amount else 0.0
-        condition_dicts = [r.to_dict() for r in results]
         evidence = evidence_feature(results)
         verdict = _Verdict(
             status=status,
-            conditions=condition_dicts,
-            near_miss_unmet=_near_miss_unmet(status, potential, condition_dicts),
-            amount=_amount_dict(amount, status),
-            amount_note="；".join(amount.notes) if amount is not None and amount.high is None else None,
-            hints=_item_hints(results, status),
+            conditions=tuple(results),
+            amount=amount,
+            hints=tuple(_item_hints(results, status)),
             potential=potential,
             # the score without its relevance term, which is the only per-firm text part
             base_score=fixed_score(status, confirmation_feature(results), evidence),
             evidence=evidence,
             money=money_feature(potential) if status != "ineligible" else 0.0,
+            specific_met=sum(1 for r in results if r.verdict == MET and self.points_to_.get(id(r.condition), False)
+                             and advice.met_on_specific_facts(r.condition.rule, profile)),
+            applicant_ok=_applicant_ok(item, results),
+            in_scope=all(r.verdict == MET for r in results if r.condition.clause == "适用范围"),
         )
         if len(self.verdict_cache_) >= self.cache_size_:
             self.verdict_cache_.clear()
@@ -326,59 +337,43 @@ class Matcher:
             hit = self.condition_cache_[key] = evaluate_condition(condition, profile)
         return hit
 
-    def _match_item(self, row: int, profile: Profile, values: dict[str, Any], rel_raw: float,
-                    matched_terms: list[str]) -> tuple[dict[str, Any], _Verdict]:
+    def _item_result(self, row: int, profile: Profile, values: dict[str, Any], rel_raw: float,
+                     matched_terms, validity: ValidityStatus, query_words: frozenset[str]) -> ItemResult:
         v = self._item_verdict(row, profile, values)
+        policy, item = self.pairs_[row]
         score = v.base_score + firm_text_score(relevance_feature(rel_raw), v.evidence, v.money)
-        entry: dict[str, Any] = {
-            "item_id": self.pairs_[row][1].item_id,
-            "title": self.pairs_[row][1].title,
-            "status": v.status,
-            "score": round(score, 4),
-            "amount_wan": v.amount,
-            "conditions": v.conditions,
-            "matched_terms": matched_terms,
-            "near_misses": v.hints,
-            "relevance": round(rel_raw, 4),
-            "amount_note": v.amount_note,
-            **self.static_[row],
-        }
-        return entry, v
-
-
-def _contact_text(contact) -> str | None:
-    return contact.text() if contact is not None else None
-
-
-def _static_entry(policy: PolicyRecord, item: SupportItem) -> dict[str, Any]:
-    return {
-        "support_type": item.support_type,
-        "description": item.description,
-        "amount_text": item.amount.text,
-        "period": item.period.model_dump(by_alias=True, exclude_none=True),
-        "how_to_apply": item.how_to_apply.model_dump(exclude_none=True, exclude_defaults=True),
-        "department": item.department or policy.department,
-        "contact": _contact_text(item.contact or policy.contact),
-        "confidence": item.confidence,
-        "missing": item.missing,
-        "sources": item.sources,
-        "exclusive_group": item.exclusive_group,
-        "applicant": item.applicant,
-    }
+        fit = advice.item_fit(v.status, specific_met=v.specific_met, relevance=rel_raw, applicant_ok=v.applicant_ok,
+                              general=self.general_[row], in_scope=v.in_scope,
+                              names_item=not self.distinct_terms_[row].isdisjoint(query_words))
+        return ItemResult(policy, item, v.status, fit, score, rel_raw, v.conditions, v.amount, tuple(matched_terms),
+                          v.hints, validity, v.applicant_ok, v.specific_met, v.potential)
 
 
 @dataclass(frozen=True)
 class _Verdict:
+    """What an item's answer is for one set of the profile values it reads (memoised)."""
+
     status: str
-    conditions: list[dict[str, Any]]
-    amount: dict[str, Any] | None
-    amount_note: str | None
-    hints: list[str]
+    conditions: tuple[ConditionResult, ...]
+    amount: AmountResult | None
+    hints: tuple[str, ...]
     potential: float
     base_score: float
     evidence: float
     money: float
-    near_miss_unmet: list[dict[str, Any]] | None
+    specific_met: int
+    applicant_ok: bool
+    in_scope: bool
+
+
+def _applicant_ok(item: SupportItem, results: list[ConditionResult]) -> bool:
+    """The firm is the kind of applicant the item is for: any enterprise for ordinary items; for
+    platform/park-operator items only when the profile shows it (its applicant condition met)."""
+    if item.applicant == "enterprise":
+        return True
+    if item.applicant in {"platform", "park_operator"}:
+        return all(r.verdict == MET for r in results if r.condition.kind == "applicant")
+    return False
 
 
 def _fields_read(conditions: list[Condition], item: SupportItem) -> set[str]:
@@ -436,17 +431,6 @@ def _applicant_results(item: SupportItem) -> list[ConditionResult]:
     return [ConditionResult(cond, UNMET, text, (), ())]
 
 
-def _amount_dict(amount: AmountResult | None, status: str) -> dict[str, Any] | None:
-    if amount is None or amount.high is None:
-        return None
-    out = amount.to_dict()
-    if status == "ineligible":
-        # What it would be, kept apart from what this firm can receive now (nothing).
-        out["potential_high"] = out["high"]
-        out["low"], out["high"] = 0, 0
-    return out
-
-
 def _item_hints(results: list[ConditionResult], status: str) -> list[str]:
     wanted = UNMET if status == "ineligible" else UNKNOWN
     hints: list[str] = []
@@ -458,46 +442,6 @@ def _item_hints(results: list[ConditionResult], status: str) -> list[str]:
     return hints[:3]
 
 
-def _sort_key(entry: dict[str, Any]) -> tuple[int, float]:
-    return (0 if entry["status"] == "ineligible" else 1, entry["score"])
-
-
-def combine_amounts(items: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """A policy's amount: stack items that may be stacked, take the larger of exclusive ones.
-
-    Counted: eligible items, and possible items meant for enterprises (an item for platform
-    or park operators that the firm has not shown it runs does not inflate the total).
-    ``None`` when no counted item has a documented amount.
-    """
-    counted = [it for it in items if it["amount_wan"] is not None and
-               (it["status"] == "eligible" or (it["status"] == "possible" and it["applicant"] == "enterprise"))]
-    if not counted:
-        open_items = [it for it in items if it["status"] != "ineligible"]
-        if not open_items and any(it["amount_wan"] is not None for it in items):
-            return {"low": 0, "high": 0}  # ruled out of every paying item: nothing to receive
-        return None  # nothing documented, or a number the firm has not given yet
-    groups: dict[str, tuple[float, float]] = {}
-    low = high = 0.0
-    for it in counted:
-        a = it["amount_wan"]
-        g = it.get("exclusive_group")
-        if g:
-            lo, hi = groups.get(g, (0.0, 0.0))
-            groups[g] = (max(lo, a["low"]), max(hi, a["high"]))
-        else:
-            low += a["low"]
-            high += a["high"]
-    for lo, hi in groups.values():
-        low += lo
-        high += hi
-    return {"low": _num(low), "high": _num(high)}
-
-
-def _num(x: float) -> float | int:
-    r = round(x, 2)
-    return int(r) if float(r).is_integer() else r
-
-
 @dataclass(frozen=True)
 class _Live:
     """A record shown at a date: its validity and that of each of its shown items."""
@@ -506,72 +450,25 @@ class _Live:
     items: dict[str, ValidityStatus]
 
 
-def _validity_keys(status: ValidityStatus) -> dict[str, Any]:
-    return {
-        "validity": status.validity,
-        "validity_note": status.note,
-        "deadline": status.deadline.isoformat() if status.deadline else None,
-        "deadline_warning": status.deadline_warning,
-    }
+def _item_sort_key(it: ItemResult) -> tuple[int, int, float]:
+    return (it.fit == "recommended", it.status != "ineligible", it.score)
 
 
-def _policy_entry(policy: PolicyRecord, items: list[dict[str, Any]], status: ValidityStatus) -> dict[str, Any]:
-    best = max(items, key=lambda e: STATUS_ORDER[e["status"]])["status"]
-    score = max((e["score"] for e in items if e["status"] == best), default=0.0)
-    return {
-        "policy_id": policy.policy_id,
-        "title": policy.title,
-        "short_title": policy.short_title,
-        "status": best,
-        **_validity_keys(status),
-        "score": score,
-        "amount_wan": combine_amounts(items),
-        "items": items,
-        "doc_number": policy.doc_number,
-        "issuer": policy.issuer,
-        "issued": policy.issued,
-        "department": policy.department,
-        "contact": _contact_text(policy.contact),
-        "level": policy.level,
-        "town_scope": policy.town_scope,
-        "package_2022_02_15": policy.package_2022_02_15,
-        "summary": policy.summary,
-        "sources": policy.sources,
-    }
+def _policy_sort_key(p: PolicyResult) -> tuple[int, int, float]:
+    """Recommended first; then the rest by score (a service and an unconfirmed policy are both
+    "not what to act on", and the score already orders them); ruled out last."""
+    return (p.fit == "recommended", p.fit != "ruled_out", p.score)
 
 
-def _near_misses(rows) -> list[dict[str, Any]]:
-    """Items the firm is one or two checkable facts away from, most money first."""
-    out = []
-    for policy, entry, verdict in rows:
-        if verdict.near_miss_unmet is None:
-            continue
-        potential = verdict.potential
-        out.append({
-            "policy_id": policy.policy_id,
-            "item_id": entry["item_id"],
-            "title": entry["title"],
-            "potential_high": _num(potential),
-            "unmet": [c["reason"] for c in verdict.near_miss_unmet],
-            "what_would_change_it": entry["near_misses"],
-            "summary": f"{entry['title']}：{'；'.join(entry['near_misses']) or '；'.join(c['text'] for c in verdict.near_miss_unmet)}"
-                       f"（最高可达 {wan(potential)}）",
-            "relevance": entry["relevance"],
-        })
-    out.sort(key=lambda d: (d["relevance"] > 0.05, d["potential_high"]), reverse=True)
-    return out[:8]
-
-
-def _near_miss_unmet(status: str, potential: float, conditions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """The unmet conditions of a near miss, or None when the item is not one: it must pay
-    something and fail on one or two conditions the firm could change (not the applicant
-    type, and not a town record's scope — a firm does not move town for a reward)."""
-    if status != "ineligible" or potential <= 0:
-        return None
-    unmet = [c for c in conditions if c["verdict"] == UNMET]
-    if not 1 <= len(unmet) <= 2 or any(c.get("clause") in {"申报主体", "适用范围"} for c in unmet):
-        return None
-    return unmet
+def _policy_result(policy: PolicyRecord, items: list[ItemResult], validity: ValidityStatus) -> PolicyResult:
+    """A policy's answer from its items': the best status and fit; its score is that of its best
+    item of the best fit; its amount that of the items that fit the firm (advice.policy_amount)."""
+    items = sorted(advice.one_per_exclusive_group(items), key=_item_sort_key, reverse=True)
+    status = max((it.status for it in items), key=STATUS_RANK.__getitem__)
+    fit = advice.best_fit([it.fit for it in items])
+    score = max(it.score for it in items if it.fit == fit)
+    amount, note = advice.policy_amount(items, fit)
+    return PolicyResult(policy, status, fit, score, validity, tuple(items), amount, note)
 
 
 @lru_cache(maxsize=1)
@@ -580,6 +477,7 @@ def default_matcher() -> Matcher:
     return Matcher().fit(bundled_knowledge_base())
 
 
-def match(profile: Profile | dict, *, as_of: date | str | None = None, include_expired: bool = False) -> MatchResult:
-    """Match one profile against the bundled policy base (contract §3)."""
-    return default_matcher().match(profile, as_of=as_of, include_expired=include_expired)
+def match(profile: Profile | dict, *, as_of: date | str | None = None, include_expired: bool = False,
+          top: int | None = None) -> MatchResult:
+    """Match one profile against the bundled policy base (contract §3–4)."""
+    return default_matcher().match(profile, as_of=as_of, include_expired=include_expired, top=top)

@@ -35,14 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io import DETAIL_COLUMNS, ERROR_COLUMNS, NUMERIC_COLUMNS, SUMMARY_COLUMNS
+from .io import DETAIL_COLUMNS, ERROR_COLUMNS, NUMERIC_COLUMNS, SUMMARY_COLUMNS, TOWN_COLUMNS
 from .tables import InputError, clip, os_error_text
 
 EXCEL_MAX_ROWS = 1_048_576  # including the header row
 EXCEL_MAX_COLS = 16_384
 EXCEL_MAX_CELL_CHARS = 32_767
 OUTPUT_SUFFIXES = {".xlsx": "xlsx", ".csv": "csv", ".parquet": "parquet"}
-TABLES = {"企业汇总": SUMMARY_COLUMNS, "政策明细": DETAIL_COLUMNS, "校验失败": ERROR_COLUMNS}
+TABLES = {"企业汇总": SUMMARY_COLUMNS, "镇街汇总": TOWN_COLUMNS, "政策明细": DETAIL_COLUMNS, "校验失败": ERROR_COLUMNS}
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -64,10 +64,9 @@ def csv_text(value: str) -> str:
 
 
 def sibling_paths(path: Path) -> dict[str, Path]:
-    """Where each table goes for CSV / Parquet: ``out.csv`` (企业汇总), ``out_政策明细.csv``,
-    ``out_校验失败.csv``."""
-    return {"企业汇总": path, "政策明细": path.with_name(f"{path.stem}_政策明细{path.suffix}"),
-            "校验失败": path.with_name(f"{path.stem}_校验失败{path.suffix}")}
+    """Where each table goes for CSV / Parquet: ``out.csv`` (企业汇总), ``out_镇街汇总.csv``,
+    ``out_政策明细.csv``, ``out_校验失败.csv``."""
+    return {t: path if t == "企业汇总" else path.with_name(f"{path.stem}_{t}{path.suffix}") for t in TABLES}
 
 
 def output_format(path: Path) -> str:
@@ -193,38 +192,44 @@ class OutputReport:
 
 
 class _SheetSeries:
-    """One table over as many worksheets as Excel's row limit needs."""
+    """One table over as many worksheets as Excel's row limit needs. The first sheet is made at
+    once (sheets appear in the order they are made); column widths follow the first rows."""
 
     def __init__(self, writer: XlsxOutput, title: str, columns: list[str], max_rows: int):
         if len(columns) > EXCEL_MAX_COLS:
             raise ValueError(f"{title}: {len(columns)} columns exceed Excel's {EXCEL_MAX_COLS}")
         self.writer, self.title, self.columns, self.max_rows = writer, title, columns, max_rows
         self.names: list[str] = []
-        self.ws = None
-        self.row = 0
         self.total = 0
+        self._sized = False
+        self._new_sheet()
 
-    def _new_sheet(self, sample: list[tuple]) -> None:
+    def _new_sheet(self) -> None:
         name = self.title if not self.names else f"{self.title}({len(self.names) + 1})"
         ws = self.writer.book.add_worksheet(name)
         ws.freeze_panes(1, 0)
         for i, col in enumerate(self.columns):
-            lengths = [len(str(r[i])) for r in sample[:200] if r[i] is not None]
-            width = max(len(col) * 2, (max(lengths) if lengths else 4) * 1.6)
-            ws.set_column(i, i, min(60, max(8, width)))
-        bold = self.writer.header_format
-        for i, col in enumerate(self.columns):
-            ws.write_string(0, i, col, bold)
+            ws.write_string(0, i, col, self.writer.header_format)
+            ws.set_column(i, i, min(60, max(8, len(col) * 2)))
         self.names.append(name)
         self.ws, self.row = ws, 1
+        self._sized = False
+
+    def _size(self, sample: list[tuple]) -> None:
+        for i, col in enumerate(self.columns):
+            lengths = [len(str(r[i])) for r in sample[:200] if r[i] is not None]
+            width = max(len(col) * 2, (max(lengths) if lengths else 4) * 1.6)
+            self.ws.set_column(i, i, min(60, max(8, width)))
+        self._sized = True
 
     def write(self, rows: list[tuple]) -> None:
-        if self.ws is None:
-            self._new_sheet(rows)
+        if rows and not self._sized:
+            self._size(rows)
         text = self.writer.text
-        for values in rows:
+        for n, values in enumerate(rows):
             if self.row >= self.max_rows:
-                self._new_sheet(rows)
+                self._new_sheet()
+                self._size(rows[n:])
             ws, r = self.ws, self.row
             for c, v in enumerate(values):
                 if v is None or v == "":
@@ -242,11 +247,12 @@ class _SheetSeries:
 
 
 class XlsxOutput:
-    """The results workbook: 企业汇总, 政策明细 (split as needed), 校验失败, 说明.
+    """The results workbook: 企业汇总, 镇街汇总, 政策明细 (split as needed), 校验失败, 说明.
 
-    Sheets appear in the order they are created: 企业汇总 and 政策明细 first (their rows are
-    written as they arrive), then any 政策明细(2) … , then 校验失败 and 说明 at ``close`` (the
-    failed rows are spooled to a temporary file until then, so memory stays flat).
+    Sheets appear in the order they are made: 企业汇总, 镇街汇总 and 政策明细 at once (in
+    constant-memory mode each sheet streams its own rows, so 镇街汇总 can be filled at the end),
+    then any 政策明细(2) … as rows arrive, then 校验失败 and 说明 at ``close`` (the failed rows
+    are spooled to a temporary file until then, so memory stays flat).
     """
 
     format = "xlsx"
@@ -255,17 +261,15 @@ class XlsxOutput:
         import xlsxwriter
 
         self.path = path
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close/abort
         self.book = xlsxwriter.Workbook(path, {
             "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
             "strings_to_numbers": False,
         })
         self.header_format = self.book.add_format({"bold": True})
         self.report = OutputReport()
-        self.series = {"企业汇总": _SheetSeries(self, "企业汇总", SUMMARY_COLUMNS, max_rows),
-                       "政策明细": _SheetSeries(self, "政策明细", DETAIL_COLUMNS, max_rows),
-                       "校验失败": _SheetSeries(self, "校验失败", ERROR_COLUMNS, max_rows)}
         self.max_rows = max_rows
-        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close/abort
+        self.series = {t: _SheetSeries(self, t, TABLES[t], max_rows) for t in ("企业汇总", "镇街汇总", "政策明细")}
         self._error_count = 0
 
     def text(self, value: str) -> str:
@@ -275,24 +279,17 @@ class XlsxOutput:
         return value
 
     def write(self, summaries: Any, details: Any, errors: list[tuple]) -> None:
-        summaries = _rows(summaries, SUMMARY_COLUMNS)
-        details = _rows(details, DETAIL_COLUMNS)
-        if summaries or not self.series["企业汇总"].names:
-            self.series["企业汇总"].write(summaries)
-        if details or not self.series["政策明细"].names:
-            self.series["政策明细"].write(details)
+        self.series["企业汇总"].write(_rows(summaries, SUMMARY_COLUMNS))
+        self.series["政策明细"].write(_rows(details, DETAIL_COLUMNS))
         if errors:
             pickle.dump(errors, self._errors, protocol=pickle.HIGHEST_PROTOCOL)
             self._error_count += len(errors)
 
-    def close(self, notes: list[tuple[str, Any]]) -> OutputReport:
+    def close(self, notes: list[tuple[str, Any]], towns: list[dict[str, Any]] = ()) -> OutputReport:
         series = self.series
-        for table in ("企业汇总", "政策明细"):
-            if not series[table].names:
-                series[table].write([])
+        series["镇街汇总"].write([tuple(t.get(c) for c in TOWN_COLUMNS) for t in towns])
         self._errors.seek(0)
-        errors = series["校验失败"]
-        errors.write([])
+        errors = series["校验失败"] = _SheetSeries(self, "校验失败", ERROR_COLUMNS, self.max_rows)
         while True:
             try:
                 errors.write(pickle.load(self._errors))
@@ -386,7 +383,10 @@ class CsvOutput:
             self.writers[table].writerows(self._cells(rows))
             self.report.rows[table] += len(rows)
 
-    def close(self, notes: list[tuple[str, Any]]) -> OutputReport:
+    def close(self, notes: list[tuple[str, Any]], towns: list[dict[str, Any]] = ()) -> OutputReport:
+        rows = [tuple(t.get(c) for c in TOWN_COLUMNS) for t in towns]
+        self.writers["镇街汇总"].writerows(self._cells(rows))
+        self.report.rows["镇街汇总"] = len(rows)
         for f in self.files.values():
             f.close()
         self.report.files = list(self.paths.values())
@@ -414,6 +414,13 @@ class ParquetOutput:
         self.report = OutputReport()
         self.report.rows = dict.fromkeys(TABLES, 0)
 
+    def write_towns(self, towns: list[dict[str, Any]]) -> None:
+        import pyarrow as pa
+
+        batch = to_arrow([tuple(t.get(c) for c in TOWN_COLUMNS) for t in towns], TOWN_COLUMNS)
+        self.writers["镇街汇总"].write_table(pa.Table.from_batches([batch]))
+        self.report.rows["镇街汇总"] = batch.num_rows
+
     def write(self, summaries: Any, details: Any, errors: list[tuple]) -> None:
         import pyarrow as pa
 
@@ -423,7 +430,8 @@ class ParquetOutput:
                 self.writers[table].write_table(pa.Table.from_batches([batch]))
                 self.report.rows[table] += batch.num_rows
 
-    def close(self, notes: list[tuple[str, Any]]) -> OutputReport:
+    def close(self, notes: list[tuple[str, Any]], towns: list[dict[str, Any]] = ()) -> OutputReport:
+        self.write_towns(towns)
         for w in self.writers.values():
             w.close()
         self.report.files = list(self.paths.values())

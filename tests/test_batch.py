@@ -399,7 +399,7 @@ def test_xlsx_csv_parquet_hold_the_same_rows(tmp_path):
     summary = list(csv.reader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8-sig"))))[1:]
     tables["csv"] = [(int(r[0]), r[1], int(r[4]), int(r[5])) for r in summary]
     frame = pq.read_table(tmp_path / "out.parquet").to_pylist()
-    tables["parquet"] = [(r["行号"], r["企业名称"], r["可申请政策数"], r["可能符合政策数"]) for r in frame]
+    tables["parquet"] = [(r["行号"], r["企业名称"], r["推荐申报政策数"], r["普遍适用服务数"]) for r in frame]
     assert tables["xlsx"] == tables["csv"] == tables["parquet"]
     assert [r[0] for r in tables["parquet"]] == [2, 3, 4]
     details = pq.read_table(tmp_path / "out_政策明细.parquet")
