@@ -17,13 +17,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from . import cli_zh
 from .io import MAX_PROFILE_BYTES, STATUS_ZH, InputError, profile_from_json, read_profile_file
 from .knowledge import POLICY_DIR, load_directory
 from .matcher import default_matcher, parse_as_of
 from .profile import ProfileError
 from .wording import amount_range, by_fit, deadline_warnings, deciding_facts, money_lines, validity_line
 
-app = typer.Typer(
+app = cli_zh.ChineseTyper(
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
@@ -42,18 +43,19 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _console() -> Console:
-    return Console(width=160 if not sys.stdout.isatty() else None, soft_wrap=False)
+    """Tables at the terminal's width (``COLUMNS`` when set; 120 columns into a file or a pipe)."""
+    return cli_zh.console(soft_wrap=False)
 
 
-AsOf = Annotated[str | None, typer.Option("--as-of", help="判断有效性的基准日 YYYY-MM-DD（默认今天）")]
+AsOf = Annotated[str | None, typer.Option("--as-of", metavar="日期", help="判断有效性的基准日 YYYY-MM-DD（默认今天）")]
 IncludeExpired = Annotated[bool, typer.Option("--include-expired", help="保留已过期/未生效的政策并标注")]
-Top = Annotated[int | None, typer.Option("--top", min=1, help="只输出前 K 条政策")]
-Format = Annotated[OutputFormat, typer.Option("--format", help="json 或 table")]
+Top = Annotated[int | None, typer.Option("--top", min=1, metavar="K", help="只输出前 K 条政策")]
+Format = Annotated[OutputFormat, typer.Option("--format", help="输出格式：json（契约的 JSON）或 table（表格）")]
 
 
 @app.command()
 def match(
-    profile: Annotated[str, typer.Argument(help="企业画像 JSON 文件（- 表示从标准输入读取）")],
+    profile: Annotated[str, typer.Argument(metavar="画像文件", help="企业画像 JSON 文件（- 表示从标准输入读取）")],
     as_of: AsOf = None,
     include_expired: IncludeExpired = False,
     top: Top = None,
@@ -133,8 +135,8 @@ VERDICT_MARK = {"met": "✔", "unmet": "✘", "unknown": "?"}
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="关键词，如 “数字化车间 贴息”")],
-    top: Annotated[int, typer.Option("--top", min=1, help="返回前 K 个支持事项")] = 10,
+    query: Annotated[str, typer.Argument(metavar="关键词", help="关键词，如 “数字化车间 贴息”")],
+    top: Annotated[int, typer.Option("--top", min=1, metavar="K", help="返回前 K 个支持事项")] = 10,
     format: Format = OutputFormat.table,
 ) -> None:
     """在政策库中按关键词检索支持事项（最相关的在前）。"""
@@ -166,15 +168,15 @@ class Engine(StrEnum):
 
 @app.command()
 def batch(
-    infile: Annotated[Path, typer.Argument(help="企业名单：.csv（UTF-8 / UTF-8-BOM / GBK / Big5）、.xlsx 或 .parquet；"
+    infile: Annotated[Path, typer.Argument(metavar="名单文件", help="企业名单：.csv（UTF-8 / UTF-8-BOM / GBK / Big5）、.xlsx 或 .parquet；"
                                                 "--engine dask 时也可为分区文件的目录")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="结果：.xlsx 工作簿、.csv 或 .parquet（按扩展名）；"
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="结果文件", help="结果：.xlsx 工作簿、.csv 或 .parquet（按扩展名）；"
                                                                 "--engine dask 时为输出目录")],
     as_of: AsOf = None,
     include_expired: IncludeExpired = False,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="并行进程数（默认为 CPU 核数，最多 4）")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, metavar="N", help="并行进程数（默认为 CPU 核数，最多 4）")] = None,
     engine: Annotated[Engine, typer.Option("--engine", help="local（本机，默认）或 dask（dask.distributed 集群）")] = Engine.local,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask 调度器地址，如 tcp://10.0.0.5:8786"
+    scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="地址", help="Dask 调度器地址，如 tcp://10.0.0.5:8786"
                                                                       "（不填则在本机启动 LocalCluster）")] = None,
 ) -> None:
     """批量匹配：每行一家企业，输出“企业汇总”“政策明细”“校验失败”（.xlsx 另有“说明”）。边读边写，内存不随企业数增长。"""
@@ -264,7 +266,7 @@ def _dask_batch(infile: Path, output: Path, day, include_expired: bool, schedule
 
 @app.command()
 def validate(
-    directory: Annotated[Path | None, typer.Argument(help="政策目录（默认内置 data/policies/）")] = None,
+    directory: Annotated[Path | None, typer.Argument(metavar="政策目录", help="政策目录（默认内置 data/policies/）")] = None,
 ) -> None:
     """校验政策数据文件：全部有效时退出码 0，否则逐行列出问题（文件与字段）。"""
     kb = load_directory(directory if directory is not None else POLICY_DIR)
@@ -279,9 +281,9 @@ def validate(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option("--host", help="监听地址（默认只监听本机；对外请放在平台网关之后）")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="监听端口")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="工作进程数（建议每个 CPU 核一个）")] = 1,
+    host: Annotated[str, typer.Option("--host", metavar="地址", help="监听地址（默认只监听本机；对外请放在平台网关之后）")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, metavar="端口", help="监听端口")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, metavar="N", help="工作进程数（建议每个 CPU 核一个）")] = 1,
 ) -> None:
     """启动 HTTP 接口（FastAPI + uvicorn），供政务服务平台调用；接口说明见 /openapi.json。"""
     import errno
@@ -301,13 +303,14 @@ def serve(
 
 def main() -> None:
     try:
-        app()
+        code = cli_zh.run(app)
     except KeyboardInterrupt:
         typer.echo("已中断", err=True)
         sys.exit(130)
     except Exception as exc:  # last resort: one line, never a traceback
         typer.echo(f"内部错误：{type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -203,3 +203,92 @@ def test_help_lists_commands():
     assert proc.returncode == 0
     for cmd in ("match", "search", "batch", "validate"):
         assert cmd in proc.stdout
+
+
+# --- Chinese help and usage errors ----------------------------------------------------------
+
+# What click and typer print in English when left alone.
+CLICK_ENGLISH = ("Usage", "Options", "Commands", "Arguments", "Show this message", "Missing argument",
+                 "Missing option", "Missing parameter", "No such option", "No such command", "Invalid value",
+                 "Error", "Try '", "for help", "[default", "[required]", "Got unexpected", "Did you mean",
+                 "Possible options", "requires an argument", "does not take a value", "Input should",
+                 "is not a valid", "Aborted")
+
+
+def assert_no_click_english(text: str) -> None:
+    found = [s for s in CLICK_ENGLISH if s.lower() in text.lower()]
+    assert not found, (found, text)
+
+
+def command_names() -> list[str]:
+    import typer
+
+    from policy_match.cli import app
+
+    return sorted(typer.main.get_command(app).commands)
+
+
+def test_help_of_every_command_is_chinese():
+    top = run_cli("--help")
+    assert top.returncode == 0, top.stderr
+    assert top.stdout.startswith("用法：policy-match [选项] 命令")
+    assert "选项" in top.stdout and "命令" in top.stdout and "显示本帮助并退出" in top.stdout
+    assert_no_click_english(top.stdout + top.stderr)
+    assert run_cli().stdout == top.stdout  # no arguments: the same help
+    names = command_names()
+    assert {"match", "search", "batch", "validate", "serve"} <= set(names)
+    for name in names:
+        proc = run_cli(name, "-h")
+        assert proc.returncode == 0, (name, proc.stderr)
+        assert proc.stdout.startswith(f"用法：policy-match {name} "), proc.stdout
+        assert "显示本帮助并退出" in proc.stdout
+        assert_no_click_english(proc.stdout + proc.stderr)
+    match = run_cli("match", "--help").stdout
+    for text in ("画像文件", "〔必填〕", "--top K", "〔≥ 1〕", "--format json|table", "〔默认：json〕", "-h, --help"):
+        assert text in match, text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["match"], "错误：缺少参数 画像文件"),
+    (["match", "p.json", "--foo"], "错误：没有选项 --foo"),
+    (["match", "p.json", "--fromat", "json"], "错误：没有选项 --fromat（是否想用 --format？）"),
+    (["match", "p.json", "--top", "0"], "错误：--top 的取值“0”无效：应为不小于 1 的整数"),
+    (["match", "p.json", "--top", "三"], "错误：--top 的取值“三”无效：应为不小于 1 的整数"),
+    (["match", "p.json", "--format", "xml"], "错误：--format 的取值“xml”无效：应为 json、table 之一"),
+    (["match", "p.json", "--top"], "错误：选项 --top 后面需要一个值"),
+    (["match", "--include-expired=yes", "p.json"], "错误：选项 --include-expired 不接受取值"),
+    (["match", "a.json", "b.json"], "错误：多余的参数：b.json"),
+    (["batch", "firms.csv"], "错误：缺少选项 -o/--output"),
+    (["serve", "--port", "70000"], "错误：--port 的取值“70000”无效：应为 1–65535 之间的整数"),
+    (["mach"], "错误：没有命令“mach”（是否想用 match"),
+    (["nope"], "错误：没有命令“nope”（可用的命令：match、search、batch"),
+])
+def test_usage_errors_are_chinese(args, message):
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith(message), proc.stderr
+    if len(lines) > 1:  # the usage line and where help is
+        assert lines[1].startswith("用法：policy-match") and lines[2].endswith("-h 查看帮助。")
+    assert_no_click_english(proc.stderr)
+    assert "Traceback" not in proc.stderr
+
+
+def _display_width(line: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(line)
+
+
+def test_table_follows_the_terminal_width(tmp_path):
+    path = str(write_json(tmp_path, PROFILE))
+    narrow = run_cli("match", path, "--format", "table", "--as-of", "2026-11-27", env={"COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    assert max(map(_display_width, narrow.stdout.splitlines())) <= 80
+    wide = run_cli("match", path, "--format", "table", "--as-of", "2026-11-27", env={"COLUMNS": "200"})
+    assert 160 < max(map(_display_width, wide.stdout.splitlines())) <= 200  # no longer cut at 160
+    piped = run_cli("match", path, "--format", "table", "--as-of", "2026-11-27", env={"COLUMNS": None})
+    assert 80 < max(map(_display_width, piped.stdout.splitlines())) <= 120  # not a terminal: 120 columns
+    helped = run_cli("batch", "-h", env={"COLUMNS": "60"})
+    assert max(map(_display_width, helped.stdout.splitlines())) <= 60
