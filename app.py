@@ -8,9 +8,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.common import show_unexpected_error
+from app_pages.common import show_unexpected_error, use_chinese_widget_text
 
 st.set_page_config(page_title="中山惠企政策匹配", layout="wide")
+use_chinese_widget_text()
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 

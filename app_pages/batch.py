@@ -15,6 +15,7 @@ from app_pages.common import (
     run_batch_matching,
     streamlit_progress,
     template_csv_bytes,
+    template_xlsx_bytes,
     town_frame,
     try_workbook_bytes,
 )
@@ -29,11 +30,16 @@ KEY = "batch"
 STATE = f"{KEY}_state"
 
 st.title("批量匹配")
-st.markdown("一次为多家企业匹配政策：每行一家企业，列名用字段名（如 `town`、`annual_revenue_wan`）"
-            "或中文名（如 企业名称、所在镇街）。支持 UTF-8、带 BOM 的 UTF-8 和 GBK 编码的 CSV，以及 Excel（.xlsx）。")
+st.markdown("一次为多家企业匹配政策：每行一家企业。列名用模板中的中文名即可，常见写法也能识别"
+            "（如 营业收入（亿元）、员工人数、企业名称）；表头写了单位的，按表头单位换算。"
+            "支持 Excel（.xlsx）和 CSV（UTF-8、带 BOM 的 UTF-8、GBK）。")
 
-st.download_button("下载模板（CSV）", template_csv_bytes(), file_name="政策匹配_批量模板.csv", mime="text/csv",
-                   key=f"{KEY}_template", icon=":material/download:")
+t1, t2 = st.columns(2)
+t1.download_button("下载模板（Excel，含填写说明）", template_xlsx_bytes(), file_name="政策匹配_批量模板.xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                   key=f"{KEY}_template_xlsx", icon=":material/download:", width="stretch")
+t2.download_button("下载模板（CSV）", template_csv_bytes(), file_name="政策匹配_批量模板.csv", mime="text/csv",
+                   key=f"{KEY}_template", icon=":material/download:", width="stretch")
 
 c1, c2 = st.columns(2)
 as_of = c1.date_input("政策基准日", value=date.today(), key=f"{KEY}_as_of")
@@ -41,8 +47,8 @@ with c2:
     st.write("")
     include_expired = st.toggle("包含已过期政策", value=False, key=f"{KEY}_include_expired")
 
-uploaded = st.file_uploader(f"上传企业名单（.csv 或 .xlsx，不超过 {MAX_UPLOAD_MB} MB）", type=UPLOAD_TYPES,
-                            key=f"{KEY}_upload", max_upload_size=MAX_UPLOAD_MB)
+uploaded = st.file_uploader("上传企业名单（.xlsx 或 .csv）", type=UPLOAD_TYPES, key=f"{KEY}_upload",
+                            max_upload_size=MAX_UPLOAD_MB, help=f"单个文件不超过 {MAX_UPLOAD_MB} MB；只读取第一个工作表")
 
 batch = None
 if uploaded is not None:

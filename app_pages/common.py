@@ -26,8 +26,19 @@ from urllib.parse import quote, urlsplit
 import pandas as pd
 import streamlit as st
 
-from policy_match.fields import LISTING_STAGES, PROFILE_FIELDS, QUALIFICATIONS, SECTORS, TOWNS, field_label
+from policy_match.fields import (
+    FIELD_HELP,
+    FORM_SECTIONS,
+    LISTING_STAGES,
+    PROFILE_FIELDS,
+    QUALIFICATIONS,
+    SECTORS,
+    TOWNS,
+    field_heading,
+    field_label,
+)
 from policy_match.io import (
+    ERROR_COLUMNS,
     TOWN_COLUMNS,
     BatchInput,
     BatchResult,
@@ -36,6 +47,7 @@ from policy_match.io import (
     run_batch,
     template_frame,
     town_rows,
+    write_template,
     write_workbook,
 )
 from policy_match.knowledge import KnowledgeBase, bundled_knowledge_base
@@ -79,33 +91,6 @@ APPLICANT_ZH = {
     "enterprise": "企业", "platform": "平台运营方", "park_operator": "园区运营主体",
     "town_government": "镇街政府", "government": "政府部门（企业不直接申报）", "individual": "个人",
 }
-SECTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "基本信息": ("name", "credit_code", "town", "registered_in_zhongshan", "founded_year", "sector", "industry"),
-    "规模与经营": ("above_scale", "newly_above_scale_year", "annual_revenue_wan", "revenue_growth_pct", "employees",
-                "paid_in_capital_wan", "local_contribution_wan", "rd_expense_wan"),
-    "资质与信用": ("qualifications", "listing_stage", "credit_ok"),
-    "发展计划与投资": ("plans", "planned_investment_wan", "equipment_software_investment_wan", "loan_interest_wan",
-                "buying_land_first_time", "relocating_from_renovation_area", "leased_area_m2", "digital_level"),
-    "跨境电商": ("cross_border_ecommerce", "cross_border_sales_usd_wan", "independent_site_fee_wan",
-             "overseas_marketing_wan"),
-}
-FIELD_HELP = {
-    "registered_in_zhongshan": "注册地、经营地、纳税地均在中山市",
-    "sector": "国民经济行业分类（GB/T 4754-2017）门类",
-    "industry": "例如：灯饰照明制造、五金制品、跨境电商",
-    "above_scale": "工业：年主营业务收入 2000 万元及以上；批零住餐为限额以上；服务业为规模以上",
-    "newly_above_scale_year": "首次纳入规上统计名录的年份",
-    "revenue_growth_pct": "百分数：增长 35% 填 35，下降 10% 填 -10",
-    "local_contribution_wan": "市、镇两级财政分成的税收合计",
-    "credit_ok": "未被列入失信、经营异常名录，近三年无重大违法记录",
-    "plans": "用自己的话写：扩产、上设备、上 MES/ERP、买地、搬迁、融资、上市、出口……写得越具体，推荐越准",
-    "equipment_software_investment_wan": "计划项目中设备和软件的投入",
-    "relocating_from_renovation_area": "因村镇低效工业园改造（工改）需要搬迁",
-    "leased_area_m2": "搬迁后在新址租赁的厂房面积",
-    "digital_level": "数字化改造后达到的数字化水平等级（1–4 级）",
-    "cross_border_sales_usd_wan": "单位：万美元",
-    "independent_site_fee_wan": "独立站 SaaS 年服务费或建站装修费",
-}
 
 # --------------------------------------------------------------------------------------
 # Plain text in markdown
@@ -137,10 +122,7 @@ def link(src: str, label: str | None = None) -> str:
 
 
 def _field_label(name: str) -> str:
-    info = PROFILE_FIELDS[name]
-    if info.unit and info.unit not in {"年", "级"}:
-        return f"{info.label}（{info.unit}）"
-    return info.label
+    return field_heading(name)
 
 
 def normalise_defaults(defaults: dict[str, Any] | None) -> dict[str, Any]:
@@ -220,26 +202,30 @@ def _collect(values: dict[str, Any], no_qualifications: bool) -> dict[str, Any]:
 def profile_form(key_prefix: str, defaults: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The enterprise profile form. Returns the raw profile dict (contract field names, only the
     fields filled in) when submitted, else ``None``. Widget keys are ``f"{key_prefix}_{field}"``;
-    pass a different ``key_prefix`` to show a fresh form pre-filled with other ``defaults``."""
+    pass a different ``key_prefix`` to show a fresh form pre-filled with other ``defaults``.
+
+    Fields come in the order a firm thinks (``FORM_SECTIONS``), one row at a time: a row holds one
+    field, or two that belong together, so a phone — which stacks a row's columns — shows them in
+    the same order. Enter in a box does not submit the half-filled form (``enter_to_submit=False``);
+    only the button does."""
     d = normalise_defaults(defaults)
     values: dict[str, Any] = {}
-    with st.form(key=f"{key_prefix}_form", clear_on_submit=False, border=True):
+    no_quals = False
+    with st.form(key=f"{key_prefix}_form", clear_on_submit=False, border=True, enter_to_submit=False):
         st.caption("所有项目均为选填。未填写的项目按“待确认”处理，不会被当作“否”或 0。金额单位：万元。")
-        for section, names in SECTION_FIELDS.items():
+        for section, rows in FORM_SECTIONS.items():
             with st.expander(section, expanded=section in {"基本信息", "发展计划与投资"}):
-                if section == "发展计划与投资":
-                    values["plans"] = _widget(key_prefix, "plans", d)
-                    names = tuple(n for n in names if n != "plans")
-                if section == "资质与信用":
-                    values["qualifications"] = _widget(key_prefix, "qualifications", d)
-                    no_quals = st.checkbox("以上资质均未取得", value=d.get("qualifications") == [],
-                                           key=f"{key_prefix}_no_qualifications",
-                                           help="勾选表示确认没有上述任何资质；不勾选且不选择则视为未知")
-                    names = tuple(n for n in names if n != "qualifications")
-                cols = st.columns(2)
-                for i, name in enumerate(names):
-                    with cols[i % 2]:
-                        values[name] = _widget(key_prefix, name, d)
+                for row in rows:
+                    if len(row) == 1:
+                        values[row[0]] = _widget(key_prefix, row[0], d)
+                    else:
+                        for column, name in zip(st.columns(len(row)), row, strict=True):
+                            with column:
+                                values[name] = _widget(key_prefix, name, d)
+                    if row == ("qualifications",):
+                        no_quals = st.checkbox("以上资质均未取得", value=d.get("qualifications") == [],
+                                               key=f"{key_prefix}_no_qualifications",
+                                               help="勾选表示确认没有上述任何资质；不勾选且不选择则视为未知")
         submitted = st.form_submit_button("开始匹配", type="primary", key=f"{key_prefix}_submit",
                                           icon=":material/search:")
     if not submitted:
@@ -287,15 +273,25 @@ MAX_UPLOAD_MB = 50
 MAX_BATCH_ROWS = 100_000
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 BATCH_TYPES = ("csv", "xlsx")
-# What the uploader offers in the browser's file picker. The MIME types name the same two
-# formats; listing them also leaves the extension check to ``load_batch_upload`` on the
-# server, so a wrong file gets our Chinese message instead of Streamlit's English exception.
-UPLOAD_TYPES = [*BATCH_TYPES, "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
+# What the uploader offers in the browser's file picker: the two extensions, and CSV's MIME type.
+# With only extensions Streamlit re-checks the name on the server before the page runs and a
+# file that got past the browser ends in its English error page; one MIME type turns that check
+# off, so ``load_batch_upload`` refuses such a file with our Chinese message. The English hint
+# the types would make is replaced by ``WIDGET_TEXT_CSS``.
+UPLOAD_TYPES = [*BATCH_TYPES, "text/csv"]
 
 
 def template_csv_bytes() -> bytes:
-    """The batch template as CSV in UTF-8 with BOM (opens correctly in Excel and WPS)."""
+    """The batch template as CSV in UTF-8 with BOM (opens correctly in Excel and WPS): the
+    Chinese headers and one example row; the 说明 is in the Excel template."""
     return template_frame().to_csv(index=False).encode("utf-8-sig")
+
+
+def template_xlsx_bytes() -> bytes:
+    """The batch template as an Excel workbook: 企业名单 (headers and one example row) and 说明."""
+    buffer = io.BytesIO()
+    write_template(buffer)
+    return buffer.getvalue()
 
 
 def load_batch_upload(data: bytes, filename: str) -> BatchInput:
@@ -336,15 +332,53 @@ def town_frame(result: BatchResult) -> pd.DataFrame:
 
 
 def error_frame(result: BatchResult) -> pd.DataFrame:
-    frame = pd.DataFrame(result.errors, columns=["行号", "企业名称", "字段", "填写的值", "原因"])
-    frame.insert(3, "字段名称", [field_label(f) for f in frame["字段"]])
-    return frame
+    """The rows that were not matched; 字段 holds the field's Chinese label (as in the workbook)."""
+    return pd.DataFrame(result.errors, columns=ERROR_COLUMNS)
 
 
 def workbook_bytes(result: BatchResult) -> bytes:
     buffer = io.BytesIO()
     write_workbook(result, buffer)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# Streamlit's own English, replaced
+# --------------------------------------------------------------------------------------
+
+# Streamlit writes a few words of its own in English and offers no setting for them: the file
+# uploader's button ("Upload"), its hint ("50MB per file • CSV, XLSX"), the drag overlay ("Drag
+# and drop a file here") and a refused file; the input hints ("Press Enter to apply", "Press
+# Ctrl+Enter to submit form"). This fixed style sheet hides those texts and, where a hint helps,
+# shows a Chinese one in its place (CSS ``content``). It holds no user text; it is sent with
+# ``st.html`` as style only, which takes no space on the page.
+WIDGET_TEXT_CSS = """
+[data-testid="stFileUploaderDropzone"] button[data-testid="stBaseButton-secondary"] [data-testid="stMarkdownContainer"] p {
+  display: none; }
+[data-testid="stFileUploaderDropzone"] button[data-testid="stBaseButton-secondary"] [data-testid="stMarkdownContainer"]::after {
+  content: "选择文件"; }
+[data-testid="stFileUploaderDropzoneInstructions"] span { display: none; }
+[data-testid="stFileUploaderDropzoneInstructions"] > div::after {
+  content: "或把文件拖到这里 · 单个文件不超过 %(mb)d MB"; font-size: 0.875rem; opacity: 0.7; }
+[data-testid="stFileUploaderDropzone"] > div:not([data-testid]):not(:has([data-testid])) > span { display: none; }
+[data-testid="stFileUploaderDropzone"] > div:not([data-testid]):not(:has([data-testid]))::after {
+  content: "松开鼠标即可上传"; }
+[data-testid="stFileChip"][aria-invalid="true"] [data-testid="stFileChipName"]::after {
+  content: " · 无法上传：请选择不超过 %(mb)d MB 的 .csv 或 .xlsx 文件"; }
+[data-testid="stTooltipErrorHoverTarget"] { pointer-events: none; }
+[data-testid="stTooltipErrorHoverTarget"] [data-testid="stFileChipDeleteBtn"] { pointer-events: auto; }
+[data-testid="InputInstructions"] > span:not(:last-child) { display: none; }
+[data-testid="InputInstructions"] > span::before { content: none !important; }
+[data-testid="stTextInput"]:not(:has(input[maxlength])) [data-testid="InputInstructions"],
+[data-testid="stTextArea"]:not(:has(textarea[maxlength])) [data-testid="InputInstructions"],
+[data-testid="stNumberInput"] [data-testid="InputInstructions"],
+[data-testid="stDateInput"] [data-testid="InputInstructions"] { display: none; }
+"""
+
+
+def use_chinese_widget_text() -> None:
+    """Replace Streamlit's English widget texts on every page (call once per run, in app.py)."""
+    st.html(f"<style>{WIDGET_TEXT_CSS % {'mb': MAX_UPLOAD_MB}}</style>")
 
 
 # --------------------------------------------------------------------------------------

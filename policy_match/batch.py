@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from .fields import field_label
 from .io import DETAIL_COLUMNS, SUMMARY_COLUMNS, TownTotals, detail_rows, summary_row
 from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
 from .profile import ProfileError, is_blank, parse_profile
@@ -70,7 +71,7 @@ def process_chunk(rows: list[InputRow], as_of: date, include_expired: bool = Fal
         except ProfileError as exc:
             name = _firm_name(r.values, r.row)
             for p in exc.problems:
-                errors.append((r.row, name, p.field, "" if p.value is None else str(p.value)[:200], p.message))
+                errors.append((r.row, name, field_label(p.field), "" if p.value is None else str(p.value)[:200], p.message))
             continue
         valid.append((r.row, parsed.profile, [*r.warnings, *parsed.warnings]))
     summaries: list[tuple] = []

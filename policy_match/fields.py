@@ -159,3 +159,50 @@ def format_value(name: str, value: object) -> str:
             return f"{text}年"
         return f"{text}{info.unit}"
     return text
+
+
+# The order a firm fills its profile in (the app's form and the batch template): sections of rows,
+# the fields of a row side by side — pairs that belong together (因工改搬迁 and the area leased
+# after it), so that a phone, which stacks a row's fields, still shows them one after the other.
+FORM_SECTIONS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "基本信息": (("name",), ("town", "sector"), ("industry", "founded_year"),
+             ("registered_in_zhongshan", "credit_code")),
+    "规模与经营": (("above_scale", "newly_above_scale_year"), ("annual_revenue_wan", "revenue_growth_pct"),
+              ("employees", "paid_in_capital_wan"), ("rd_expense_wan", "local_contribution_wan")),
+    "资质与信用": (("qualifications",), ("listing_stage", "credit_ok")),
+    "发展计划与投资": (("plans",), ("planned_investment_wan", "buying_land_first_time"),
+                ("equipment_software_investment_wan", "digital_level"),
+                ("relocating_from_renovation_area", "leased_area_m2"), ("loan_interest_wan",)),
+    "跨境电商": (("cross_border_ecommerce", "cross_border_sales_usd_wan"),
+             ("independent_site_fee_wan", "overseas_marketing_wan")),
+}
+FORM_ORDER: tuple[str, ...] = tuple(name for rows in FORM_SECTIONS.values() for row in rows for name in row)
+
+# What a field means, where its label alone does not say it (the form's help, the template's 说明).
+FIELD_HELP: dict[str, str] = {
+    "registered_in_zhongshan": "注册地、经营地、纳税地均在中山市",
+    "sector": "国民经济行业分类（GB/T 4754-2017）门类",
+    "industry": "例如：灯饰照明制造、五金制品、跨境电商",
+    "above_scale": "工业：年主营业务收入 2000 万元及以上；批零住餐为限额以上；服务业为规模以上",
+    "newly_above_scale_year": "首次纳入规上统计名录的年份",
+    "revenue_growth_pct": "百分数：增长 35% 填 35，下降 10% 填 -10",
+    "local_contribution_wan": "市、镇两级财政分成的税收合计",
+    "credit_ok": "未被列入失信、经营异常名录，近三年无重大违法记录",
+    "plans": "用自己的话写：扩产、上设备、上 MES/ERP、买地、搬迁、融资、上市、出口……写得越具体，推荐越准",
+    "equipment_software_investment_wan": "计划项目中设备和软件的投入",
+    "relocating_from_renovation_area": "因村镇低效工业园改造（工改）需要搬迁",
+    "leased_area_m2": "搬迁后在新址租赁的厂房面积",
+    "digital_level": "数字化改造后达到的数字化水平等级（1–4 级）",
+    "cross_border_sales_usd_wan": "单位：万美元",
+    "independent_site_fee_wan": "独立站 SaaS 年服务费或建站装修费",
+    "operator_roles": "只有平台或园区的运营方才填（普通企业不填）",
+}
+
+
+def field_heading(name: str) -> str:
+    """A field's label with its unit, as a form box or a template column is headed:
+    "上年度营业收入（万元）", "从业人数（人）", "成立年份"."""
+    info = PROFILE_FIELDS[name]
+    if info.kind in NUMERIC_KINDS and info.unit and info.unit not in {"年", "级"}:
+        return f"{info.label}（{info.unit}）"
+    return info.label

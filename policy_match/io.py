@@ -22,10 +22,22 @@ from typing import Any
 
 import pandas as pd
 
-from .fields import PROFILE_FIELDS, QUALIFICATIONS, TOWNS, format_value
+from .fields import (
+    FIELD_HELP,
+    FORM_ORDER,
+    LIST_VOCABULARIES,
+    LISTING_STAGES,
+    NUMERIC_KINDS,
+    PROFILE_FIELDS,
+    QUALIFICATIONS,
+    SECTORS,
+    TOWNS,
+    field_heading,
+    format_value,
+)
 from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
 from .profile import FieldProblem, Profile
-from .tables import COLUMN_ALIASES, InputError, InputRow, map_header, open_table
+from .tables import COLUMN_ALIASES, TEMPLATE_NOTE_COLUMNS, InputError, InputRow, map_header, open_table
 from .wording import FIT_ZH, STATUS_ZH, VALIDITY_ZH
 
 MAX_BATCH_BYTES = 50 * 1024 * 1024
@@ -345,18 +357,111 @@ def write_workbook(result: BatchResult, path: str | Path | io.BytesIO) -> None:
         raise
 
 
+# The batch template: the form's fields in the form's order (and the operator roles, which only
+# platform or park operators fill in), headed by their Chinese labels with units.
+TEMPLATE_FIELDS: tuple[str, ...] = (*FORM_ORDER, "operator_roles")
+TEMPLATE_EXAMPLE: dict[str, Any] = {
+    "name": "示例灯饰有限公司（示例行，可删除）", "town": "古镇镇", "sector": "C", "industry": "灯饰照明制造",
+    "founded_year": 2012, "registered_in_zhongshan": "是", "above_scale": "是", "newly_above_scale_year": 2019,
+    "annual_revenue_wan": 12000, "revenue_growth_pct": 12, "employees": 180, "rd_expense_wan": 450,
+    "qualifications": "高新技术企业、专精特新中小企业", "listing_stage": "未启动上市", "credit_ok": "是",
+    "plans": "计划投入3000万上MES系统和自动化产线，建设数字化车间", "planned_investment_wan": 3500,
+    "buying_land_first_time": "否", "equipment_software_investment_wan": 3000, "relocating_from_renovation_area": "否",
+    "cross_border_ecommerce": "否",
+}
+
+
+def template_columns() -> list[str]:
+    """The template's headers: "企业名称", "上年度营业收入（万元）", … (the reader maps them back)."""
+    return [field_heading(name) for name in TEMPLATE_FIELDS]
+
+
 def template_frame() -> pd.DataFrame:
-    """An example batch file with every contract column and two sample firms."""
+    """The batch template: every field as a Chinese column (label and unit), one example row."""
+    row = {field_heading(k): TEMPLATE_EXAMPLE.get(k) for k in TEMPLATE_FIELDS}
+    return pd.DataFrame([row], columns=template_columns(), dtype=object)
+
+
+def _how_to_write(name: str) -> str:
+    info = PROFILE_FIELDS[name]
+    if info.kind == "bool":
+        return "填“是”或“否”（也可写 1/0、true/false）"
+    if name == "town":
+        return "中山市的镇街或功能区，如 古镇镇、石岐街道、火炬开发区（“古镇”“火炬区”也可以）"
+    if name == "sector":
+        return "国民经济行业门类字母 A–T，如 C（制造业）、F（批发和零售业）、I（信息传输、软件和信息技术服务业）"
+    if name == "listing_stage":
+        return "以下之一：" + "、".join(LISTING_STAGES.values())
+    if info.kind == "list":
+        vocabulary = LIST_VOCABULARIES[name]
+        return "多项用顿号“、”或分号分隔，可选：" + "、".join(vocabulary)
+    if info.kind in NUMERIC_KINDS:
+        whole = "整数" if info.kind == "int" else "数字"
+        if info.unit in {"年", "级"}:
+            return f"{whole}" + (f"（{info.minimum:g}–{info.maximum:g}）" if name == "digital_level" else "，如 2019")
+        return (f"{whole}，单位{info.unit}；也可带单位写，如“1.5亿”“3000元”，会换算为{info.unit}。"
+                f"整列用别的单位时，在表头写明，如“{info.label}（{_other_unit(info.unit)}）”")
+    if name == "credit_code":
+        return "18 位数字或大写字母"
+    return "文字"
+
+
+def _other_unit(unit: str) -> str:
+    return {"万元": "亿元", "万美元": "美元", "人": "万人", "㎡": "万平方米", "%": "%"}.get(unit, unit)
+
+
+def template_notes() -> list[tuple[str, str, str, str]]:
+    """The template's 说明 sheet: (列名, 含义, 怎么填, 字段名) per column, general rules first."""
     rows = [
-        {"name": "示例灯饰有限公司", "town": "古镇镇", "registered_in_zhongshan": "是", "sector": "C",
-         "industry": "灯饰照明制造", "above_scale": "是", "annual_revenue_wan": 12000, "revenue_growth_pct": 12,
-         "qualifications": "高新技术企业;专精特新中小企业", "credit_ok": "是",
-         "plans": "计划投入3000万上MES系统和自动化产线，建设数字化车间", "equipment_software_investment_wan": 3000},
-        {"name": "示例跨境电商有限公司", "town": "石岐街道", "registered_in_zhongshan": "是", "sector": "F",
-         "cross_border_ecommerce": "是", "cross_border_sales_usd_wan": 120, "independent_site_fee_wan": 40,
-         "overseas_marketing_wan": 200, "plans": "做独立站和TikTok海外推广"},
+        ("（总体说明）", "每行一家企业，第一行是列名；示例行可以删除或改写。", "所有列都是选填：空着表示“未知”，"
+         "不会被当作“否”或 0；填得越多，结论越确定。列的顺序不限，用不到的列可以删掉。", ""),
+        ("（列名）", "列名可以用本模板的中文名，也可以用常见写法（如 营业收入（亿元）、员工人数、企业名称）"
+         "或字段名（如 annual_revenue_wan）。", "表头里写了单位的，按表头单位读取并换算；无法换算的单位会提示改正。"
+         "认不出的列会在读取时列出，不参与匹配。", ""),
     ]
-    return pd.DataFrame(rows, columns=list(PROFILE_FIELDS))
+    for name in TEMPLATE_FIELDS:
+        info = PROFILE_FIELDS[name]
+        meaning = info.label + (f"。{FIELD_HELP[name]}" if name in FIELD_HELP else "")
+        rows.append((field_heading(name), meaning, _how_to_write(name), name))
+    return rows
+
+
+def write_template(target: str | Path | io.BytesIO) -> None:
+    """The batch template as an .xlsx workbook: 企业名单 (Chinese headers, one example row, a 是/否 or
+    镇街 pick-list where it helps, headers frozen) and 说明 (what each column means and how to write it)."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(target, {"strings_to_formulas": False, "strings_to_urls": False,
+                                        "strings_to_numbers": False, "in_memory": True})  # a few KB; no temp files
+    bold = book.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1, "text_wrap": True, "valign": "top"})
+    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    sheet = book.add_worksheet("企业名单")
+    sheet.freeze_panes(1, 1)
+    sheet.set_row(0, 36)
+    for col, name in enumerate(TEMPLATE_FIELDS):
+        heading = field_heading(name)
+        sheet.write_string(0, col, heading, bold)
+        sheet.set_column(col, col, 40 if name == "plans" else max(12, min(30, len(heading) * 2 + 2)))
+        value = TEMPLATE_EXAMPLE.get(name)
+        if isinstance(value, str):
+            sheet.write_string(1, col, value)
+        elif value is not None:
+            sheet.write_number(1, col, value)
+        info = PROFILE_FIELDS[name]
+        choices = ["是", "否"] if info.kind == "bool" else list(TOWNS) if name == "town" else list(SECTORS) \
+            if name == "sector" else None
+        if choices:  # a pick-list that suggests, never refuses ("古镇" is read too)
+            sheet.data_validation(1, col, 10_000, col, {"validate": "list", "source": choices, "show_error": False})
+    notes = book.add_worksheet("说明")
+    notes.freeze_panes(1, 0)
+    for col, (title, width) in enumerate(zip(TEMPLATE_NOTE_COLUMNS, (28, 50, 70, 32), strict=True)):
+        notes.write_string(0, col, title, bold)
+        notes.set_column(col, col, width, wrap)
+    for r, row in enumerate(template_notes(), 1):
+        for col, text in enumerate(row):
+            notes.write_string(r, col, text)
+    notes.autofilter(0, 0, len(template_notes()), len(TEMPLATE_NOTE_COLUMNS) - 1)
+    book.close()
 
 
 def field_problem_lines(problems: list[FieldProblem]) -> str:
@@ -370,5 +475,6 @@ def profile_to_row(profile: Profile) -> dict[str, str]:
 __all__ = [
     "COLUMN_ALIASES", "DETAIL_COLUMNS", "ERROR_COLUMNS", "SUMMARY_COLUMNS", "BatchInput", "BatchResult", "InputError",
     "QUALIFICATIONS", "TOWNS", "detail_rows", "map_columns", "read_batch", "read_profile_file", "read_table",
-    "run_batch", "summary_row", "template_frame", "write_workbook",
+    "run_batch", "summary_row", "template_columns", "template_frame", "template_notes", "write_template",
+    "write_workbook",
 ]

@@ -205,6 +205,8 @@ class _SheetSeries:
         self._new_sheet()
 
     def _new_sheet(self) -> None:
+        if self.names:
+            self.finish()
         name = self.title if not self.names else f"{self.title}({len(self.names) + 1})"
         ws = self.writer.book.add_worksheet(name)
         ws.freeze_panes(1, 0)
@@ -214,6 +216,10 @@ class _SheetSeries:
         self.names.append(name)
         self.ws, self.row = ws, 1
         self._sized = False
+
+    def finish(self) -> None:
+        """Filters over the current sheet's header and rows (the header is frozen from the start)."""
+        self.ws.autofilter(0, 0, max(self.row - 1, 0), len(self.columns) - 1)
 
     def _size(self, sample: list[tuple]) -> None:
         for i, col in enumerate(self.columns):
@@ -297,6 +303,7 @@ class XlsxOutput:
                 break
         self._errors.close()
         for table, s in series.items():
+            s.finish()
             self.report.rows[table] = s.total
             self.report.sheets[table] = s.names
         lines = list(notes)
@@ -306,6 +313,7 @@ class XlsxOutput:
                                        f"{EXCEL_MAX_CELL_CHARS:,} 字，已截断并注明原文字数"))
         lines.append(("安全", "所有文字按文本保存：以 = + - @ 开头的内容不会作为公式或链接执行"))
         ws = self.book.add_worksheet("说明")
+        ws.freeze_panes(1, 0)
         ws.set_column(0, 0, 16)
         ws.set_column(1, 1, 100)
         ws.write_string(0, 0, "项目", self.header_format)

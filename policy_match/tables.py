@@ -25,6 +25,9 @@ import csv
 import datetime as dt
 import io
 import math
+import numbers
+import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,15 +41,115 @@ class InputError(ValueError):
     """A file we cannot read as asked; the message is for the user, in one line."""
 
 
-# Chinese column headers accepted in batch files (the form's labels and a few common ones).
+# Column headers accepted in batch files besides the contract's names: the form's labels and
+# what people write in their own sheets. Looked up after normalising (NFKC, no spaces, a unit in
+# brackets split off), so "营业收入（亿元）", "营业收入(万元)" and " 员工人数 " all resolve.
 COLUMN_ALIASES: dict[str, str] = {info.label: name for name, info in PROFILE_FIELDS.items()}
 COLUMN_ALIASES.update({
-    "企业名称": "name", "名称": "name", "统一社会信用代码": "credit_code", "信用代码": "credit_code",
-    "镇街": "town", "所在镇街": "town", "行业门类": "sector", "行业": "industry", "主营业务": "industry",
-    "是否规上": "above_scale", "规上": "above_scale", "营业收入": "annual_revenue_wan",
-    "营收": "annual_revenue_wan", "营收增长": "revenue_growth_pct", "从业人数": "employees",
-    "资质": "qualifications", "发展计划": "plans", "计划": "plans", "需求": "plans",
+    "企业名称": "name", "名称": "name", "公司名称": "name", "单位名称": "name", "企业全称": "name",
+    "统一社会信用代码": "credit_code", "信用代码": "credit_code", "社会信用代码": "credit_code",
+    "镇街": "town", "所在镇街": "town", "所属镇街": "town", "镇区": "town", "所在镇区": "town", "所属镇区": "town",
+    "注册地在中山": "registered_in_zhongshan", "是否在中山注册": "registered_in_zhongshan",
+    "成立年份": "founded_year", "成立年度": "founded_year",
+    "行业门类": "sector", "门类": "sector", "行业": "industry", "主营业务": "industry", "主营产品": "industry",
+    "是否规上": "above_scale", "规上": "above_scale", "规模以上": "above_scale", "是否规模以上企业": "above_scale",
+    "升规年份": "newly_above_scale_year",
+    "营业收入": "annual_revenue_wan", "年营业收入": "annual_revenue_wan", "上年营业收入": "annual_revenue_wan",
+    "营收": "annual_revenue_wan",
+    "营收增长": "revenue_growth_pct", "营收增长率": "revenue_growth_pct", "营业收入增长率": "revenue_growth_pct",
+    "营业收入增速": "revenue_growth_pct", "营业收入同比增长": "revenue_growth_pct",
+    "从业人数": "employees", "从业人员": "employees", "从业人员数": "employees", "员工人数": "employees",
+    "员工数": "employees", "职工人数": "employees", "人数": "employees",
+    "实缴资本": "paid_in_capital_wan", "地方经济贡献": "local_contribution_wan",
+    "研发费用": "rd_expense_wan", "研发投入": "rd_expense_wan",
+    "资质": "qualifications", "资质认定": "qualifications", "企业资质": "qualifications",
+    "上市阶段": "listing_stage", "运营主体身份": "operator_roles",
+    "信用良好": "credit_ok", "无失信记录": "credit_ok",
+    "发展计划": "plans", "计划": "plans", "需求": "plans", "发展需求": "plans",
+    "计划投资": "planned_investment_wan", "固定资产投资": "planned_investment_wan",
+    "设备投入": "equipment_software_investment_wan", "设备软件投入": "equipment_software_investment_wan",
+    "贷款利息": "loan_interest_wan", "项目贷款利息": "loan_interest_wan",
+    "首次购地": "buying_land_first_time", "工改搬迁": "relocating_from_renovation_area",
+    "是否工改搬迁": "relocating_from_renovation_area", "租赁面积": "leased_area_m2",
+    "新址租赁面积": "leased_area_m2", "搬迁后租赁面积": "leased_area_m2",
+    "数字化水平": "digital_level", "数字化等级": "digital_level",
+    "跨境电商": "cross_border_ecommerce", "是否跨境电商": "cross_border_ecommerce",
+    "跨境电商交易额": "cross_border_sales_usd_wan", "跨境电商销售额": "cross_border_sales_usd_wan",
+    "独立站费用": "independent_site_fee_wan", "独立站服务费": "independent_site_fee_wan",
+    "境外推广费用": "overseas_marketing_wan", "海外推广费用": "overseas_marketing_wan",
+    "境外数字营销费用": "overseas_marketing_wan",
 })
+# A bracket after a column name holds its unit ("营业收入（亿元）") or a remark ("规上（是/否）").
+_BRACKETED = re.compile(r"^(?P<name>.+?)[(\[【〔〖<《]\s*(?:单位[:：]?)?(?P<note>[^)\]】〕〗>》]*)[)\]】〕〗>》]$")
+_HEADER_REMARKS = {"选填", "必填", "可选", "可不填", "非必填"}
+# Units written straight after the name, longest first ("营业收入万元", "员工人数人" is not split).
+_TRAILING_UNITS = ("万美元", "亿美元", "美元", "亿元", "万元", "千元", "元", "万平方米", "平方米", "㎡", "%")
+
+
+def _header_key(text: str) -> str:
+    key = unicodedata.normalize("NFKC", text).lstrip("\ufeff")
+    return re.sub(r"\s+", "", key)
+
+
+_ALIAS_KEYS: dict[str, str] = {_header_key(k): v for k, v in COLUMN_ALIASES.items()}
+
+
+def _lookup(name: str) -> str | None:
+    if name in PROFILE_FIELDS:
+        return name
+    if name.lower() in PROFILE_FIELDS:
+        return name.lower()
+    return _ALIAS_KEYS.get(name)
+
+
+def header_field(header: object) -> tuple[str | None, str]:
+    """A column header → (profile field or ``None``, the unit or remark written with it).
+
+    "营业收入（亿元）" → ("annual_revenue_wan", "亿元"); "员工人数" → ("employees", "");
+    "规模以上企业(是/否)" → ("above_scale", "是/否"); "备注" → (None, "")."""
+    key = _header_key("" if header is None else str(header))
+    if not key:
+        return None, ""
+    found = _lookup(key)
+    if found:
+        return found, ""
+    bracketed = _BRACKETED.match(key)
+    if bracketed:
+        found = _lookup(bracketed.group("name"))
+        if found:
+            return found, bracketed.group("note")
+    for sep in ("/", "-", "——"):
+        name, _, note = key.rpartition(sep)
+        if name and note in _TRAILING_UNITS and _lookup(name):
+            return _lookup(name), note
+    for unit in _TRAILING_UNITS:
+        if key.endswith(unit) and _lookup(key[: -len(unit)]):
+            return _lookup(key[: -len(unit)]), unit
+    return None, ""
+
+
+def header_unit(header: str, field: str, note: str) -> str | None:
+    """The unit a column's plain numbers are in, when it is not the field's own (``None``: read
+    them as they are). A unit that cannot be converted exactly into the field's unit raises
+    :class:`InputError` naming the column: the file is refused rather than read in a wrong unit."""
+    info = PROFILE_FIELDS[field]
+    if not note or info.kind not in {"int", "float"} or note in _HEADER_REMARKS or any(c.isdigit() for c in note):
+        return None  # "规上（是/否）", "营业收入（2025年）": a remark, not a unit
+    from .profile import read_quantity
+
+    try:
+        factor = read_quantity("1" + note, info.unit)[0]
+    except ValueError as exc:
+        if "无法识别" in str(exc):
+            raise InputError(f"“{clip(header, 30)}”列括号中的“{clip(note, 10)}”不是可识别的单位（{info.label}的单位为"
+                             f"{info.unit}）：请把表头改为“{info.label}（{info.unit}）”或去掉括号") from None
+        raise InputError(f"“{clip(header, 30)}”列的单位无法换算：{exc}") from None
+    return None if factor == 1 else note
+
+
+# The header of the batch template's 说明 sheet (io.write_template): that sheet is the template's
+# own instructions, not a list of firms left unread.
+TEMPLATE_NOTE_COLUMNS = ("列名", "含义", "怎么填", "字段名（程序用）")
 
 CSV_SUFFIXES = {".csv", ".txt"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
@@ -119,29 +222,83 @@ class ColumnMap:
     header: list[str]
     fields: dict[int, str]  # column position → profile field
     ignored: list[str]
+    units: dict[int, str] = field(default_factory=dict)  # column position → the unit its numbers are in
+    notes: list[str] = field(default_factory=list)  # how the header was read (units converted, repeats)
 
 
 def map_header(header: list[object]) -> ColumnMap:
-    """Header names → profile fields (contract names or the Chinese labels). The first column
+    """Header names → profile fields: the contract's names, the form's labels or what people
+    write ("营业收入（亿元）", "员工人数", full-width brackets, spaces), see :func:`header_field`.
+    A unit in the header is applied to the column's plain numbers (亿元 → ×10000 into a 万元
+    field); one that cannot be converted refuses the file, naming the column. The first column
     naming a field wins; a repeated or unknown column is ignored (and reported)."""
     if len(header) > MAX_COLUMNS:
         raise InputError(f"表头有 {len(header)} 列，超过上限 {MAX_COLUMNS} 列：请只保留企业信息的列"
                          f"（前几列为：{preview_columns(header)}）")
     names = ["" if h is None else str(h).strip().lstrip("\ufeff") for h in header]
     fields: dict[int, str] = {}
+    units: dict[int, str] = {}
+    notes: list[str] = []
     ignored: list[str] = []
+    first_column: dict[str, str] = {}
     for i, name in enumerate(names):
-        key = name if name in PROFILE_FIELDS else COLUMN_ALIASES.get(name)
-        if key and key not in fields.values():
-            fields[i] = key
-        elif name:
+        key, note = header_field(name)
+        if key is None:
+            if name:
+                ignored.append(name)
+            continue
+        if key in first_column:
             ignored.append(name)
+            notes.append(f"“{clip(name, 20)}”列与“{clip(first_column[key], 20)}”列都是{PROFILE_FIELDS[key].label}，"
+                         "只读取了前一列")
+            continue
+        unit = header_unit(name, key, note)
+        fields[i] = key
+        first_column[key] = name
+        if unit is not None:
+            units[i] = unit
+            notes.append(f"“{clip(name, 20)}”列按{unit}填写，已换算为{PROFILE_FIELDS[key].unit}"
+                         f"（如 {_example(unit, key)}）")
     if not fields:
         raise InputError(
-            "文件中没有可识别的列：表头应为字段名（如 name, town, sector, annual_revenue_wan, plans）"
-            f"或中文名（如 企业名称、所在镇街），实际表头为：{preview_columns(names) or '（空）'}"
+            "文件中没有可识别的列：表头应为模板中的中文列名（如 企业名称、所在镇街、上年度营业收入（万元））"
+            f"或字段名（如 name, town, annual_revenue_wan），实际表头为：{preview_columns(names) or '（空）'}"
         )
-    return ColumnMap(names, fields, ignored)
+    return ColumnMap(names, fields, ignored, units, notes)
+
+
+def _example(unit: str, key: str) -> str:
+    from .profile import read_quantity
+
+    info = PROFILE_FIELDS[key]
+    value = read_quantity("1.5" + unit, info.unit)[0]
+    return f"1.5{unit} 按 {value:.10g}{info.unit} 计"
+
+
+def convert_cell(value: Any, unit: str, key: str) -> Any:
+    """A cell of a column whose header names ``unit``: a plain number is read in that unit and
+    converted (exactly) to the field's; a value with its own unit ("5亿"), or one that is not a
+    number, is left for the profile parser to read or reject."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, numbers.Real):
+        text = repr(float(value)) if isinstance(value, float) else str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if not math.isfinite(float(text)):
+                return value
+        except ValueError:
+            return value  # "5亿", "约3000", "": the parser reads the cell's own unit or rejects it
+    else:
+        return value
+    from .profile import read_quantity
+
+    try:
+        number = read_quantity(text + unit, PROFILE_FIELDS[key].unit)[0]
+    except ValueError:
+        return value
+    return int(number) if PROFILE_FIELDS[key].kind == "int" and number.is_integer() else number
 
 
 def normalise_cell(value: Any) -> Any:
@@ -185,12 +342,14 @@ def build_row(row: int, cells: list[Any] | tuple, columns: ColumnMap) -> InputRo
         if i >= width:
             continue
         value = normalise_cell(cells[i])
+        if i in columns.units:
+            value = convert_cell(value, columns.units[i], key)
         if isinstance(value, str):
             if "\x00" in value:
                 value = value.replace("\x00", "")
                 warnings.append(f"第{row}行“{clip(columns.header[i], 20)}”列含有空字符（NUL），已删除后读取")
             if len(value) > MAX_CELL_CHARS and problem is None:
-                problem = (key, f"{clip(value, 40)}", f"内容有 {len(value):,} 字，超过单元格上限 {MAX_CELL_CHARS:,} 字，本行未匹配")
+                problem = (PROFILE_FIELDS[key].label, f"{clip(value, 40)}", f"内容有 {len(value):,} 字，超过单元格上限 {MAX_CELL_CHARS:,} 字，本行未匹配")
         if not _blank(value):
             values[key] = value
     if not values and problem is None:
@@ -467,11 +626,10 @@ def _other_sheet_notes(first: str, others: list[Any]) -> list[str]:
         except Exception:
             head = ("?",)
         cells = [c for c in head if c is not None and str(c).strip()]
-        if not cells:
+        if not cells or tuple(str(c).strip() for c in cells) == TEMPLATE_NOTE_COLUMNS:
             continue
         with_rows.append(ws.title)
-        names = [str(c).strip() for c in cells]
-        if any(n in PROFILE_FIELDS or n in COLUMN_ALIASES for n in names):
+        if any(header_field(c)[0] for c in cells):
             with_firms.append(ws.title)
     if len(others) > 50:
         with_rows.append(f"另 {len(others) - 50} 个")
@@ -510,7 +668,8 @@ def open_parquet(source: Path | bytes, filename: str, batch_rows: int = 2_000) -
     columns = map_header(header)
     wanted = [columns.header[i] for i in sorted(columns.fields)]
     positions = sorted(columns.fields)
-    local = ColumnMap(wanted, {n: columns.fields[i] for n, i in enumerate(positions)}, columns.ignored)
+    local = ColumnMap(wanted, {n: columns.fields[i] for n, i in enumerate(positions)}, columns.ignored,
+                      {n: columns.units[i] for n, i in enumerate(positions) if i in columns.units})
 
     def rows() -> Iterator[InputRow]:
         row = 1
@@ -546,4 +705,5 @@ def open_table(source: Path | bytes, filename: str | None = None, *, max_rows: i
     else:
         raise InputError(f"不支持的文件类型“{clip(suffix or filename, 30)}”：请上传 .csv、.xlsx 或 .parquet")
     reader.rows = _limited(reader.rows, max_rows)
+    reader.notes = [*reader.columns.notes, *reader.notes]
     return reader

@@ -309,7 +309,7 @@ def test_batch_gbk_csv_end_to_end():
     assert towns.loc[0, "竞争性最高可争取(万元)"] == summary["竞争性最高可争取(万元)"].max()
     # per town: firms that have something to act on, not firms with any "possible" policy
     assert towns["有推荐申报政策的企业数"].sum() == int((summary["推荐申报政策数"] > 0).sum())
-    assert set(errors["字段名称"]) == {"所在镇街", "上年度营业收入"}
+    assert set(errors["字段"]) == {"所在镇街", "上年度营业收入"}  # labels, not field codes
     assert set(errors["行号"]) == {4}
     assert at.download_button(key="batch_download")
     assert [m.value for m in at.metric][:2] == ["2", "1"]
@@ -472,13 +472,18 @@ def test_progress_adaptor_and_workbook():
     assert book.sheetnames == ["企业汇总", "镇街汇总", "政策明细", "校验失败", "说明"]
 
 
-def test_template_csv_is_utf8_bom_and_roundtrips():
-    from app_pages.common import load_batch_upload, template_csv_bytes
+def test_templates_are_chinese_and_roundtrip():
+    from app_pages.common import load_batch_upload, template_csv_bytes, template_xlsx_bytes
 
     data = template_csv_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
-    batch = load_batch_upload(data, "template.csv")
-    assert not batch.ignored_columns and len(batch.rows) == 2
+    header = data.decode("utf-8-sig").splitlines()[0].split(",")
+    assert header[:3] == ["企业名称", "所在镇街", "行业门类"] and "上年度营业收入（万元）" in header
+    assert not any(h.isascii() for h in header)  # no field codes
+    for name, raw in (("template.csv", data), ("template.xlsx", template_xlsx_bytes())):
+        batch = load_batch_upload(raw, name)
+        assert not batch.ignored_columns and not batch.notes[1:] and len(batch.rows) == 1, name
+        assert batch.rows[0][1]["annual_revenue_wan"] in (12000, "12000")
 
 
 def test_normalise_defaults_keeps_valid_values():

@@ -368,7 +368,7 @@ def test_cell_over_the_excel_limit_rejects_only_its_row(tmp_path):
     book = book_rows(out)
     assert [r[1] for r in book["企业汇总"][1:]] == ["乙电商"]
     (failure,) = book["校验失败"][1:]
-    assert failure[:3] == (2, "甲灯饰", "plans") and "40,000 字" in failure[4] and len(failure[3]) < 50
+    assert failure[:3] == (2, "甲灯饰", "发展计划与需求") and "40,000 字" in failure[4] and len(failure[3]) < 50
 
 
 def test_later_xlsx_sheets_are_named_not_dropped_silently(tmp_path):
@@ -410,7 +410,7 @@ def test_xlsx_csv_parquet_hold_the_same_rows(tmp_path):
     assert details.schema.field("可以预期(万元)").type == pa.float64()
     assert details.schema.field("政策排名").type == pa.int64()
     errors = pq.read_table(tmp_path / "out_校验失败.parquet").to_pylist()
-    assert {e["字段"] for e in errors} == {"town"} and errors[0]["行号"] == 5
+    assert {e["字段"] for e in errors} == {"所在镇街"} and errors[0]["行号"] == 5
 
 
 def test_two_workers_keep_order_and_content(tmp_path):

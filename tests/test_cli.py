@@ -145,7 +145,7 @@ def test_batch_csv_encodings(tmp_path, encoding):
     names = [row[1] for row in book["企业汇总"][1:]]
     assert names == ["甲灯饰", "乙电商"]
     errors = book["校验失败"][1:]
-    assert {(r[0], r[2]) for r in errors} == {(4, "town"), (4, "annual_revenue_wan")}
+    assert {(r[0], r[2]) for r in errors} == {(4, "所在镇街"), (4, "上年度营业收入")}  # labels, not codes
     details = book["政策明细"]
     assert details[0][0] == "行号" and "推荐等级" in details[0]
     # only what each firm is advised to act on (and its near misses) is listed, not every item
