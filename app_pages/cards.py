@@ -242,14 +242,33 @@ def render_other(policies: list[dict[str, Any]], *, key_prefix: str) -> None:
 
 
 def money_frame(result: dict[str, Any]) -> pd.DataFrame:
-    """Money by recommended policy (万元), for the chart."""
+    """Money by recommended policy (万元), for the chart, largest first."""
     rows = []
     for r in result["results"]:
         a = r.get("amount_wan") or {}
         if r.get("fit") == "recommended" and (a.get("high") or 0) > 0:
-            rows.append({"政策": r.get("short_title") or r["title"], "最高可得（万元）": a["high"],
-                         "可以预期（万元）": a.get("low", 0)})
-    return pd.DataFrame(rows, columns=["政策", "最高可得（万元）", "可以预期（万元）"])
+            name = r.get("short_title") or r["title"]
+            rows.append({"政策": name, "最高可得（万元）": a["high"], "可以预期（万元）": a.get("low", 0),
+                         "标注": f"{name}：最高 {fmt_wan(a['high'])}"})
+    frame = pd.DataFrame(rows, columns=["政策", "最高可得（万元）", "可以预期（万元）", "标注"])
+    return frame.sort_values("最高可得（万元）", ascending=False, kind="stable").reset_index(drop=True)
+
+
+CHART_ROW_PX = 48  # one policy: its name on a line, its bar below
+
+
+def money_chart(frame: pd.DataFrame) -> alt.LayerChart:
+    """One row per policy: the name and amount written above its bar, so no label is dropped or
+    cut however many bars there are and however narrow the screen (axis labels beside the bars
+    were thinned out by Vega when they did not fit, and took half a phone's width)."""
+    base = alt.Chart(frame).encode(y=alt.Y("政策:N", sort=list(frame["政策"]), axis=None, title=None))
+    bars = base.mark_bar(color="#2e7d32", size=16, yOffset=9).encode(
+        x=alt.X("最高可得（万元）:Q", title="估计最高可得（万元）"),
+        tooltip=["政策", "最高可得（万元）", "可以预期（万元）"],
+    )
+    labels = base.mark_text(align="left", baseline="middle", dy=-9, fontSize=13).encode(
+        x=alt.value(0), text="标注:N")
+    return (bars + labels).properties(height=alt.Step(CHART_ROW_PX))
 
 
 def render_money_chart(result: dict[str, Any], *, key_prefix: str) -> None:
@@ -257,17 +276,7 @@ def render_money_chart(result: dict[str, Any], *, key_prefix: str) -> None:
     if frame.empty:
         return
     st.markdown("#### 推荐政策的估计金额（万元）")
-    chart = (
-        alt.Chart(frame)
-        .mark_bar(color="#2e7d32")
-        .encode(
-            x=alt.X("最高可得（万元）:Q", title="估计最高可得（万元）"),
-            y=alt.Y("政策:N", sort="-x", title=None, axis=alt.Axis(labelLimit=400, labelOverlap=False)),
-            tooltip=["政策", "最高可得（万元）", "可以预期（万元）"],
-        )
-        .properties(height=max(120, 40 * len(frame)))
-    )
-    st.altair_chart(chart, key=f"{key_prefix}_money_chart", width="stretch")
+    st.altair_chart(money_chart(frame), key=f"{key_prefix}_money_chart", width="stretch")
 
 
 def render_results(result: dict[str, Any], *, key_prefix: str) -> None:

@@ -1,5 +1,7 @@
 """政策库: browse, search and read every policy record of the knowledge base."""
 
+import re
+import zlib
 from datetime import date
 
 import pandas as pd
@@ -16,12 +18,15 @@ from app_pages.common import (
     link,
     md,
 )
-from policy_match.matcher import validity_at
-from policy_match.schema import PolicyRecord
-from policy_match.wording import VALIDITY_ZH
+from policy_match.schema import Period, PolicyRecord, SupportItem
+from policy_match.sources import ranked
+from policy_match.validity import item_validity, record_validity
+from policy_match.wording import SOURCE_CLASS_ZH, VALIDITY_ZH
 
 KEY = "lib"
-SEARCH_MIN_SCORE = 0.05  # TF-IDF scores below this are character-level noise
+GOVERNMENT_SIDE = {"government", "town_government"}  # items a firm does not apply for itself
+RELATED_MIN = 0.15  # TF-IDF alone, without the words themselves: only clearly related items
+_TERM_SPLIT = re.compile(r"[\s,，、;；/]+")
 
 kb = get_knowledge_base()
 matcher = get_matcher()
@@ -38,25 +43,43 @@ def departments(p: PolicyRecord) -> list[str]:
     return list(dict.fromkeys(d for d in depts if d)) or ["未注明"]
 
 
-def search(query: str) -> dict[str, float]:
-    """policy_id → relevance: the TF-IDF item index, plus plain substring hits in the text."""
+def _in_force(policy: PolicyRecord, item: SupportItem) -> bool:
+    return item_validity(policy, item, today).validity != "expired"
+
+
+def search(query: str, *, include_all: bool) -> dict[str, float]:
+    """policy_id → relevance for a search, by what a person means.
+
+    An item that contains every word of the query (in its title or keywords, or in its
+    description or its policy's title, summary, 文号, issuer) ranks above one that is only similar
+    (TF-IDF, which also counts shared characters: "独立站" is not "数字贷"); similarity alone must
+    be clear (``RELATED_MIN``). Unless ``include_all``, items that have ended and items for
+    government bodies are left out, so a policy shows only through items a firm can apply for."""
+    terms = [t for t in _TERM_SPLIT.split(query.strip().lower()) if t]
+    if not terms:
+        return {}
+    similarity = dict(matcher.index_.search(query, k=len(matcher.pairs_)))
     hits: dict[str, float] = {}
-    for item_id, score in matcher.index_.search(query, k=len(matcher.pairs_)):
-        if score >= SEARCH_MIN_SCORE:
-            pid = item_id.split("/", 1)[0]
-            hits[pid] = max(hits.get(pid, 0.0), score)
-    q = query.strip().lower()
-    for p in kb.policies:
-        text = " ".join([p.policy_id, p.title, p.short_title or "", p.summary, p.doc_number or "", p.issuer,
-                         *(f"{it.title} {it.description} {' '.join(it.keywords)}" for it in p.items)]).lower()
-        if q in text:
-            hits[p.policy_id] = hits.get(p.policy_id, 0.0) + 1.0
+    for policy, item in kb.items():
+        if not include_all and (item.applicant in GOVERNMENT_SIDE or not _in_force(policy, item)):
+            continue
+        heading = " ".join([item.title, *item.keywords, policy.title, policy.short_title or ""]).lower()
+        body = " ".join([item.description, policy.summary, policy.doc_number or "", policy.issuer,
+                         policy.policy_id]).lower()
+        tfidf = similarity.get(item.item_id, 0.0)
+        if all(t in heading or t in body for t in terms):
+            score = 1.0 + sum(2 if t in heading else 1 for t in terms) / len(terms) + tfidf
+        elif tfidf >= RELATED_MIN:
+            score = tfidf
+        else:
+            continue
+        hits[policy.policy_id] = max(hits.get(policy.policy_id, 0.0), score)
     return hits
 
 
 rows = []
 for p in kb.policies:
-    validity, note = validity_at(p, today)
+    validity = record_validity(p, today).validity
     rows.append({
         "政策编号": p.policy_id,
         "政策名称": p.title,
@@ -77,7 +100,9 @@ st.title("政策库")
 st.markdown(f"收录 **{len(kb.policies)}** 项政策（含实施细则），共 **{len(matcher.pairs_)}** 个支持事项。"
             f"有效性按今天（{today.isoformat()}）判断。")
 
-query = st.text_input("关键词搜索", key=f"{KEY}_query", placeholder="例如：数字化、跨境电商、上市、租金补贴、贴息")
+query = st.text_input("关键词搜索", key=f"{KEY}_query", placeholder="例如：数字化、独立站、上市、租金补贴、贴息（输入后按回车）")
+include_all = st.toggle("搜索时也包括已结束的政策和面向政府部门的事项", value=False, key=f"{KEY}_include_all",
+                        help="默认只搜索企业现在还可以申请（或有效性待确认）的支持事项")
 f1, f2, f3 = st.columns(3)
 package = f1.multiselect("2022-02-15 政策包", list(PACKAGE_ZH), format_func=PACKAGE_ZH.get, key=f"{KEY}_package",
                          placeholder="全部")
@@ -102,25 +127,76 @@ if dept != "全部":
 if types:
     mask &= table["_types"].map(lambda ts: bool(ts & set(types)))
 view = table[mask]
+hidden = 0
 if query.strip():
-    hits = search(query)
+    hits = search(query, include_all=include_all)
+    if not include_all:
+        hidden = len(set(search(query, include_all=True)) & set(view["政策编号"]) - set(hits))
     view = view[view["政策编号"].isin(hits)].copy()
     view["_score"] = view["政策编号"].map(hits)
-    view = view.sort_values("_score", ascending=False)
+    view = view.sort_values("_score", ascending=False, kind="stable")
 
-st.caption(f"筛选结果：{len(view)} / {len(table)} 项")
-shown_cols = ["政策名称", "简称", "文号", "级别", "主管部门", "2022-02-15 政策包", "今日有效性", "支持方式", "事项数",
-              "政策编号"]
-st.dataframe(view[shown_cols], hide_index=True, key=f"{KEY}_table", width="stretch")
+st.caption(f"筛选结果：{len(view)} / {len(table)} 项"
+           + (f"；另有 {hidden} 项只因已结束或面向政府部门的事项与关键词相关，未列出（打开上面的开关即可查看）"
+              if hidden else ""))
+# Fewer, sized columns, so that all of them fit at 1440 px; 文号, the 2022-02-15 package and the
+# id are in the detail below (and in the filters).
+SHOWN_COLUMNS = ["政策名称", "今日有效性", "级别", "主管部门", "支持方式", "事项数"]
+COLUMN_CONFIG = {
+    "政策名称": st.column_config.TextColumn("政策名称", width=330),
+    "今日有效性": st.column_config.TextColumn("今日有效性", width=84),
+    "级别": st.column_config.TextColumn("级别", width=110),
+    "主管部门": st.column_config.TextColumn("主管部门", width=190),
+    "支持方式": st.column_config.TextColumn("支持方式", width=130),
+    "事项数": st.column_config.NumberColumn("事项数", width=56),
+}
+ids = list(view["政策编号"])
+DETAIL, IDS = f"{KEY}_detail", f"{KEY}_ids"
+if st.session_state.get(IDS) != ids:  # a new search or filter: the detail follows to its first policy
+    st.session_state[IDS] = ids
+    if ids:
+        st.session_state[DETAIL] = ids[0]
+table_key = f"{KEY}_table_{zlib.crc32('|'.join(ids).encode()):08x}"  # a new list starts unselected
+
+
+def follow_table_row() -> None:
+    """A row clicked in the table opens its policy below."""
+    picked = st.session_state[table_key]["selection"]["rows"]
+    if picked and picked[0] < len(st.session_state[IDS]):
+        st.session_state[DETAIL] = st.session_state[IDS][picked[0]]
+
+
+st.dataframe(view, hide_index=True, key=table_key, width="stretch", column_order=SHOWN_COLUMNS,
+             column_config=COLUMN_CONFIG, on_select=follow_table_row, selection_mode="single-row")
 
 if view.empty:
     st.info("没有符合条件的政策，请放宽筛选条件或换个关键词。")
     st.stop()
 
 titles = dict(zip(view["政策编号"], view["政策名称"], strict=True))
-pid = st.selectbox("查看详情", list(titles), format_func=lambda i: titles[i], key=f"{KEY}_detail")
+pid = st.selectbox("查看详情（或点上表中的一行）", ids, format_func=lambda i: titles[i], key=DETAIL)
 policy = kb.policy(pid)
-validity, note = validity_at(policy, today)
+status = record_validity(policy, today)
+validity, note = status.validity, status.note
+
+
+def period_text(period: Period) -> str | None:
+    """"2022-01-01 至 2024-12-31", "自 2023-02-16 起", "至 2025-12-31 止"; ``None`` when neither end is
+    documented (the validity note then says what is known, never "未公开 至 未公开")."""
+    start, end = period.start, period.end
+    if start and end:
+        return f"{start} 至 {end}"
+    if start:
+        return f"自 {start} 起（截止日未公开）"
+    if end:
+        return f"至 {end} 止（起始日未公开）"
+    return None
+
+
+def sources_lines(sources: list[str]) -> list[str]:
+    """Sources best class first (official pages, then copies, news, other sites), each with its class."""
+    return [f"{link(s.source, s.source if s.is_url else None)}（{SOURCE_CLASS_ZH.get(s.source_class, '未分类')}）"
+            for s in ranked(sources)]
 
 with st.container(border=True, key=f"{KEY}_detail_card"):
     st.markdown(f"### {md(policy.title)}")
@@ -135,10 +211,16 @@ with st.container(border=True, key=f"{KEY}_detail_card"):
         f"**文号**：{md(policy.doc_number or '未公开')}" + (f"（{md(policy.doc_number_note)}）" if policy.doc_number_note else ""),
         f"**发文单位**：{md(policy.issuer)}",
         f"**发布日期**：{md(policy.issued or '未公开')}" + (f"（{md(policy.issued_note)}）" if policy.issued_note else ""),
-        f"**有效期**：{md(v.start or '未公开')} 至 {md(v.end or '未公开')}" + (f"；{md(v.note)}" if v.note else ""),
-        f"**今日状态**：{VALIDITY_ZH[validity]}（{md(note)}）",
-        f"**主管部门**：{md('；'.join(departments(policy)))}",
     ]
+    if period_text(v):
+        facts.append(f"**有效期**：{md(period_text(v))}" + (f"；{md(v.note)}" if v.note else ""))
+    elif v.note:
+        facts.append(f"**有效期说明**：{md(v.note)}")
+    facts.append(f"**今日状态**：{VALIDITY_ZH[validity]}（{md(note)}）")
+    if status.deadline:
+        facts.append(f"**截止日期**：{status.deadline.isoformat()}"
+                     + (f"（{md(status.deadline_warning)}）" if status.deadline_warning else ""))
+    facts.append(f"**主管部门**：{md('；'.join(departments(policy)))}")
     if policy.contact:
         facts.append(f"**联系方式**：{md(policy.contact.text())}")
     if policy.town_scope:
@@ -171,8 +253,13 @@ with st.container(border=True, key=f"{KEY}_detail_card"):
             money += [f"**更高档**：{md(u.text)}" for u in a.upgrades]
             if it.stacking_note:
                 money.append(f"**叠加规则**：{md(it.stacking_note)}")
-            if it.period.start or it.period.end or it.period.note:
-                money.append(f"**执行期**：{md(it.period.start or '')}–{md(it.period.end or '')} {md(it.period.note or '')}")
+            item_status = item_validity(policy, it, today, status)
+            if period_text(it.period):
+                money.append(f"**执行期**：{md(period_text(it.period))}" + (f"；{md(it.period.note)}" if it.period.note else ""))
+            elif it.period.note:
+                money.append(f"**执行期说明**：{md(it.period.note)}")
+            if item_status.note != note:  # the item's own validity, where it differs from the policy's
+                money.append(f"**本事项今日状态**：{VALIDITY_ZH[item_status.validity]}（{md(item_status.note)}）")
             money.append(f"**申报主体**：{APPLICANT_ZH.get(it.applicant, it.applicant)}")
             h = it.how_to_apply
             if h.steps:
@@ -187,9 +274,9 @@ with st.container(border=True, key=f"{KEY}_detail_card"):
             money.append(f"**信息可信度**：{CONFIDENCE_ZH[it.confidence]}")
             if it.missing:
                 money.append(f"**尚未公开**：{md(it.missing)}")
-            money.append("**来源**：" + "　".join(link(s) for s in it.sources))
+            money.append("**来源**：" + "　".join(sources_lines(it.sources)))
             st.markdown("  \n".join(money))
 
     if policy.unknowns:
         st.markdown("#### 公开资料未说明的事项\n" + "\n".join(f"- {md(u)}" for u in policy.unknowns))
-    st.markdown("#### 来源\n" + "\n".join(f"- {link(s, s)}" for s in policy.sources))
+    st.markdown("#### 来源\n" + "\n".join(f"- {line}" for line in sources_lines(policy.sources)))

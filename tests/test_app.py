@@ -256,8 +256,9 @@ def test_library_detail_view():
     assert not at.exception
     text = markdown_text(at)
     assert "### 中山市推进制造业数字化智能化转型发展若干政策措施" in text
-    for label in ("**文号**", "**发文单位**", "**发布日期**", "**有效期**", "公开资料未说明的事项", "#### 来源"):
+    for label in ("**文号**", "**发文单位**", "**发布日期**", "**今日状态**", "公开资料未说明的事项", "#### 来源"):
         assert label in text
+    assert "未公开 至 未公开" not in text  # no documented dates: the validity note says what is known
     assert "制造业企业" in text and "来源：[" in text  # conditions with their source links
     assert "**信息可信度**" in text
     item_expanders = [e for e in at.expander if "·" in e.label]
