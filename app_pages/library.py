@@ -144,10 +144,10 @@ st.caption(f"筛选结果：{len(view)} / {len(table)} 项"
 SHOWN_COLUMNS = ["政策名称", "今日有效性", "级别", "主管部门", "支持方式", "事项数"]
 COLUMN_CONFIG = {
     "政策名称": st.column_config.TextColumn("政策名称", width=330),
-    "今日有效性": st.column_config.TextColumn("今日有效性", width=84),
-    "级别": st.column_config.TextColumn("级别", width=110),
-    "主管部门": st.column_config.TextColumn("主管部门", width=190),
-    "支持方式": st.column_config.TextColumn("支持方式", width=130),
+    "今日有效性": st.column_config.TextColumn("今日有效性", width=100),
+    "级别": st.column_config.TextColumn("级别", width=100),
+    "主管部门": st.column_config.TextColumn("主管部门", width=180),
+    "支持方式": st.column_config.TextColumn("支持方式", width=120),
     "事项数": st.column_config.NumberColumn("事项数", width=56),
 }
 ids = list(view["政策编号"])
@@ -233,7 +233,10 @@ with st.container(border=True, key=f"{KEY}_detail_card"):
         st.markdown("#### 包含的文件")
         st.dataframe(pd.DataFrame([{"文件": b.title, "文号": b.doc_number or "未公开", "发文单位": b.issuer or "",
                                     "日期": b.date or "", "说明": b.note or ""} for b in policy.bundles]),
-                     hide_index=True, width="stretch", key=f"{KEY}_bundles")
+                     hide_index=True, width="stretch", key=f"{KEY}_bundles", column_config={
+                         "文件": st.column_config.TextColumn(width=300), "文号": st.column_config.TextColumn(width=140),
+                         "发文单位": st.column_config.TextColumn(width=140), "日期": st.column_config.TextColumn(width=90),
+                         "说明": st.column_config.TextColumn(width=230)})
 
     st.markdown(f"#### 支持事项（{len(policy.items)} 项）")
     for it in policy.items:
