@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "data" / "policies"
 TEST_DATA = ROOT / "tests" / "data"
-# The policy ids the contract guarantees (shared/contract/catalog.csv). The base holds more
+# The policy ids the contract guarantees (docs/contract.md §1). The base holds more
 # records than these; tests check that these are present rather than a fixed count.
 CONTRACT_POLICY_IDS = frozenset({
     "zs-2022-digital-transformation",
