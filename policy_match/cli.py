@@ -277,6 +277,28 @@ def validate(
     typer.echo(f"OK：{len(kb.policies)} 个政策文件、{items} 个支持事项全部有效")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="监听地址（默认只监听本机；对外请放在平台网关之后）")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="监听端口")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="工作进程数（建议每个 CPU 核一个）")] = 1,
+) -> None:
+    """启动 HTTP 接口（FastAPI + uvicorn），供政务服务平台调用；接口说明见 /openapi.json。"""
+    import errno
+    import socket
+
+    import uvicorn
+
+    # Checked here so that a busy port gets one Chinese line instead of uvicorn's log.
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as exc:
+        _fail(f"无法监听 {host}:{port}：{'端口已被占用' if exc.errno == errno.EADDRINUSE else '地址无效或无权监听'}")
+    uvicorn.run("policy_match.api:create_app", factory=True, host=host, port=port, workers=workers)
+
+
 def main() -> None:
     try:
         app()
