@@ -5,23 +5,33 @@ Two views of each item, combined:
 - character 1–2-grams of the synonym-normalised text — recovers what segmentation misses
   (规上 vs 规模以上, 扩产 vs 产能) on short clauses.
 
-``fit(documents)`` returns self; learned state lives in attributes ending in ``_``; the
-scoring itself is a few small pure functions.
+``fit(documents)`` learns the vocabularies and weights with scikit-learn's ``TfidfVectorizer``
+and returns self; learned state lives in attributes ending in ``_``, as plain numpy arrays and
+dicts. Queries are then transformed and scored by a few small pure functions over that state —
+the same vectors as ``TfidfVectorizer.transform`` and the same cosine sums, bit for bit
+(``tests/test_index.py``) — so the match path imports neither scikit-learn nor scipy, and a
+fitted index can be saved and loaded (``fitted_index`` keeps one in the on-disk cache).
 """
 
 from __future__ import annotations
 
+import io
+import json
+import math
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
 
+from . import cache
 from .schema import PolicyRecord, SupportItem
 from .text import ChineseTokenizer, default_tokenizer
 
-WORD_WEIGHT = 0.6
-SMALL_POSTINGS = 2000  # below this many (word, document) pairs, matched terms are found in plain Python  # share of the word view in the combined score; the rest is characters
+WORD_WEIGHT = 0.6  # share of the word view in the combined score; the rest is characters
+MATCHED_TERMS = 6
+_WHITE_SPACES = re.compile(r"\s\s+")  # as scikit-learn's character analyzer normalises
+_INDEX_FILE = "relevance-{key}.npz"
 
 
 def item_document(policy: PolicyRecord, item: SupportItem) -> str:
@@ -38,9 +48,69 @@ def item_document(policy: PolicyRecord, item: SupportItem) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def cosine_scores(query: sparse.csr_matrix, matrix: sparse.csr_matrix) -> np.ndarray:
-    """Cosine similarity of one L2-normalised query row against L2-normalised rows."""
-    return np.asarray((matrix @ query.T).todense()).ravel()
+@dataclass(frozen=True)
+class QueryVector:
+    """A query's L2-normalised TF-IDF row: column indices (ascending) and weights."""
+
+    indices: np.ndarray
+    data: np.ndarray
+
+
+_EMPTY = QueryVector(np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+def char_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
+    """Character n-grams exactly as scikit-learn's ``analyzer="char"`` yields them."""
+    text = _WHITE_SPACES.sub(" ", text)
+    low, high = ngram_range
+    grams: list[str] = []
+    for n in range(low, min(high + 1, len(text) + 1)):
+        grams.extend(text[i:i + n] for i in range(len(text) - n + 1))
+    return grams
+
+
+def tfidf_vector(terms: Sequence[str], vocabulary: dict[str, int], idf: np.ndarray) -> QueryVector:
+    """``TfidfVectorizer(sublinear_tf=True, norm="l2").transform`` of one analysed document:
+    counts over the fitted vocabulary, 1 + log(count), × idf, divided by the row's L2 norm —
+    with the same operations in the same order, hence the same floats."""
+    counts: dict[int, int] = {}
+    for t in terms:
+        j = vocabulary.get(t)
+        if j is not None:
+            counts[j] = counts.get(j, 0) + 1
+    if not counts:
+        return _EMPTY
+    cols = sorted(counts)
+    data = np.array([counts[c] for c in cols], dtype=np.float64)
+    np.log(data, data)
+    data += 1.0
+    indices = np.array(cols, dtype=np.int64)
+    data *= idf[indices]
+    norm = 0.0
+    for x in data.tolist():  # sequential, as scikit-learn's row normalisation sums
+        norm += x * x
+    if norm != 0.0:
+        data /= math.sqrt(norm)
+    return QueryVector(indices, data)
+
+
+def cosine_scores(query: QueryVector, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                  n_docs: int) -> np.ndarray:
+    """Dot products of a query with every document, from the term-major (transposed) matrix.
+
+    Each document's sum adds the query's terms in ascending column order, as scipy's sparse
+    product does, so the scores are the same floats as ``query @ matrix.T``."""
+    cols = query.indices
+    if len(cols) == 0:
+        return np.zeros(n_docs)
+    starts = indptr[cols]
+    lengths = indptr[cols + 1] - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(n_docs)
+    offsets = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    products = np.repeat(query.data, lengths) * data[offsets]
+    return np.bincount(indices[offsets], weights=products, minlength=n_docs)
 
 
 def combine_scores(word: np.ndarray, char: np.ndarray, word_weight: float = WORD_WEIGHT) -> np.ndarray:
@@ -50,6 +120,12 @@ def combine_scores(word: np.ndarray, char: np.ndarray, word_weight: float = WORD
 def _given_words(words: list[str]) -> list[str]:
     """Analyzer for text already segmented by :class:`ChineseTokenizer`."""
     return words
+
+
+def _csr(matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    m = matrix.tocsr()
+    m.sort_indices()
+    return m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data.astype(np.float64)
 
 
 class RelevanceIndex:
@@ -62,6 +138,8 @@ class RelevanceIndex:
         self.char_ngram_range = char_ngram_range
 
     def fit(self, documents: Sequence[str], ids: Sequence[str] | None = None) -> RelevanceIndex:
+        from sklearn.feature_extraction.text import TfidfVectorizer  # fitting only: not on the match path
+
         tok = self.tokenizer or default_tokenizer()
         self.tokenizer_ = tok
         # Both views start from the same jieba words, so segment each text once and hand the
@@ -71,89 +149,187 @@ class RelevanceIndex:
             analyzer="char", ngram_range=self.char_ngram_range, lowercase=False, sublinear_tf=True, norm="l2",
         )
         words = [tok.words(d) for d in documents]
-        self.word_matrix_ = self.word_vectorizer_.fit_transform(words).tocsr()
-        self.char_matrix_ = self.char_vectorizer_.fit_transform(["".join(w) for w in words]).tocsr()
-        self.ids_ = list(ids) if ids is not None else [str(i) for i in range(len(documents))]
-        self.vocabulary_ = self.word_vectorizer_.get_feature_names_out()
-        self.word_matrix_csc_ = self.word_matrix_.tocsc()
-        self.vocabulary_list_ = [str(w) for w in self.vocabulary_]
-        # Transposed once here rather than on every query batch.
-        self.word_matrix_t_ = self.word_matrix_.T.tocsr()
-        self.char_matrix_t_ = self.char_matrix_.T.tocsr()
+        word_matrix = self.word_vectorizer_.fit_transform(words)
+        char_matrix = self.char_vectorizer_.fit_transform(["".join(w) for w in words])
+        self._set_state(
+            ids=list(ids) if ids is not None else [str(i) for i in range(len(documents))],
+            word_terms=[str(w) for w in self.word_vectorizer_.get_feature_names_out()],
+            char_terms=[str(w) for w in self.char_vectorizer_.get_feature_names_out()],
+            word_idf=self.word_vectorizer_.idf_.astype(np.float64),
+            char_idf=self.char_vectorizer_.idf_.astype(np.float64),
+            word_docs=_csr(word_matrix), word_terms_major=_csr(word_matrix.T), char_terms_major=_csr(char_matrix.T),
+        )
         return self
 
-    def transform_query(self, query: str) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-        words = self.tokenizer_.words(query)
-        return (self.word_vectorizer_.transform([words]).tocsr(),
-                self.char_vectorizer_.transform(["".join(words)]).tocsr())
+    def _set_state(self, *, ids, word_terms, char_terms, word_idf, char_idf, word_docs, word_terms_major,
+                   char_terms_major) -> None:
+        self.ids_ = ids
+        self.n_docs_ = len(ids)
+        self.vocabulary_list_ = word_terms
+        self.word_vocabulary_ = {t: i for i, t in enumerate(word_terms)}
+        self.char_terms_ = char_terms
+        self.char_vocabulary_ = {t: i for i, t in enumerate(char_terms)}
+        self.word_idf_, self.char_idf_ = word_idf, char_idf
+        self.word_docs_ = word_docs            # document-major (CSR): a document's words
+        self.word_terms_ = word_terms_major    # term-major: a word's documents
+        self.char_terms_major_ = char_terms_major
 
-    def score(self, query: str | tuple[sparse.csr_matrix, sparse.csr_matrix]) -> np.ndarray:
+    # -- compatibility views (scipy, imported on demand) ------------------------------------
+    @property
+    def vocabulary_(self) -> np.ndarray:
+        return np.asarray(self.vocabulary_list_, dtype=object)
+
+    @property
+    def word_matrix_(self):
+        from scipy import sparse
+
+        indptr, indices, data = self.word_docs_
+        return sparse.csr_matrix((data, indices, indptr), shape=(self.n_docs_, len(self.vocabulary_list_)))
+
+    # -- queries ----------------------------------------------------------------------------
+    def transform_words(self, words: Sequence[str]) -> tuple[QueryVector, QueryVector]:
+        """The word and character vectors of an already segmented text."""
+        return (tfidf_vector(words, self.word_vocabulary_, self.word_idf_),
+                tfidf_vector(char_ngrams("".join(words), self.char_ngram_range), self.char_vocabulary_,
+                             self.char_idf_))
+
+    def transform_query(self, query: str) -> tuple[QueryVector, QueryVector]:
+        return self.transform_words(self.tokenizer_.words(query))
+
+    def score_vectors(self, word: QueryVector, char: QueryVector) -> np.ndarray:
+        n = self.n_docs_
+        return combine_scores(cosine_scores(word, *self.word_terms_, n), cosine_scores(char, *self.char_terms_major_, n),
+                              self.word_weight)
+
+    def score(self, query: str | tuple[QueryVector, QueryVector]) -> np.ndarray:
         """Relevance of every document to ``query`` (text, or its ``transform_query``), in [0, 1]."""
         if isinstance(query, str):
             if not query.strip():
-                return np.zeros(self.word_matrix_.shape[0])
+                return np.zeros(self.n_docs_)
             query = self.transform_query(query)
-        qw, qc = query
-        return combine_scores(cosine_scores(qw, self.word_matrix_), cosine_scores(qc, self.char_matrix_),
-                              self.word_weight)
+        return self.score_vectors(*query)
 
-    def score_many(self, queries: Sequence[str]) -> tuple[np.ndarray, sparse.csr_matrix]:
+    def score_many(self, queries: Sequence[str]) -> tuple[np.ndarray, list[QueryVector]]:
         """Relevance of every document to each query (rows), and the queries' word vectors."""
-        words = [self.tokenizer_.words(q) for q in queries]
-        qw = self.word_vectorizer_.transform(words).tocsr()
-        qc = self.char_vectorizer_.transform(["".join(w) for w in words]).tocsr()
-        scores = combine_scores((qw @ self.word_matrix_t_).toarray(), (qc @ self.char_matrix_t_).toarray(),
-                                self.word_weight)
-        return scores, qw
+        out = np.empty((len(queries), self.n_docs_))
+        word_vectors = []
+        for i, q in enumerate(queries):
+            word, char = self.transform_query(q)
+            out[i] = self.score_vectors(word, char)
+            word_vectors.append(word)
+        return out, word_vectors
 
-    def matched_terms(self, query_words: sparse.csr_matrix | tuple[np.ndarray, np.ndarray],
-                      k: int = 6, max_docs: int | None = 500) -> dict[int, list[str]]:
-        """For every document sharing words with the query (at most ``max_docs`` of them, the
-        ones sharing the most): those words, strongest first.
-
-        Slices only the query's columns of the column-major document matrix and orders all
-        (document, word) pairs in one numpy sort, so the cost follows the number of pairs.
-        """
-        cols, weights = (query_words.indices, query_words.data) if sparse.issparse(query_words) else query_words
-        if len(cols) == 0:
+    def matched_terms(self, query_words: QueryVector, rows: Sequence[int] | np.ndarray | None = None,
+                      k: int = MATCHED_TERMS) -> dict[int, list[str]]:
+        """For each document of ``rows`` (default: all) that shares words with the query: those
+        words, strongest first (query weight × document weight; ties: the later vocabulary
+        column first). One numpy pass over the documents' words, whatever their number."""
+        indptr, indices, data = self.word_docs_
+        q_cols = query_words.indices
+        if len(q_cols) == 0:
             return {}
-        indptr = self.word_matrix_csc_.indptr
-        if int((indptr[cols + 1] - indptr[cols]).sum()) <= SMALL_POSTINGS:
-            return self._matched_terms_small(cols, weights, k)
-        shared = self.word_matrix_csc_[:, cols].tocoo()
-        if shared.nnz == 0:
+        rows = np.arange(self.n_docs_) if rows is None else np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
             return {}
-        strength = shared.data * np.asarray(weights)[shared.col]
-        shared_row, shared_col = shared.row, shared.col
-        if max_docs is not None:
-            # On a large base, name the words only for the documents that share the most.
-            per_doc = np.bincount(shared_row, weights=strength, minlength=self.word_matrix_.shape[0])
-            if np.count_nonzero(per_doc) > max_docs:
-                keep = np.zeros(per_doc.shape, dtype=bool)
-                keep[np.argpartition(-per_doc, max_docs)[:max_docs]] = True
-                mask = keep[shared_row]
-                shared_row, shared_col, strength = shared_row[mask], shared_col[mask], strength[mask]
-        order = np.lexsort((-strength, shared_row))  # by document, strongest word first
-        rows, words = shared_row[order], np.asarray(cols)[shared_col[order]]
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        ends = np.r_[starts[1:], len(rows)]
-        vocab = self.vocabulary_list_
-        words_list = words.tolist()
-        return {int(rows[s]): [vocab[w] for w in words_list[s:min(e, s + k)]]
-                for s, e in zip(starts.tolist(), ends.tolist(), strict=True)}
-
-    def _matched_terms_small(self, cols: np.ndarray, weights: np.ndarray, k: int) -> dict[int, list[str]]:
-        """The same as :meth:`matched_terms` in plain Python, faster when few pairs are involved
-        (the bundled base): no sparse slicing overhead per query."""
-        csc, vocab = self.word_matrix_csc_, self.vocabulary_list_
-        found: dict[int, list[tuple[float, int]]] = {}
-        for col, q in zip(cols.tolist(), weights.tolist(), strict=True):
-            lo, hi = csc.indptr[col], csc.indptr[col + 1]
-            for row, w in zip(csc.indices[lo:hi].tolist(), csc.data[lo:hi].tolist(), strict=True):
-                found.setdefault(row, []).append((q * w, col))
-        return {row: [vocab[c] for _, c in sorted(pairs, reverse=True)[:k]] for row, pairs in found.items()}
+        starts = indptr[rows]
+        lengths = indptr[rows + 1] - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return {}
+        offsets = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        cols = indices[offsets]
+        pos = np.minimum(np.searchsorted(q_cols, cols), len(q_cols) - 1)
+        shared = q_cols[pos] == cols
+        if not shared.any():
+            return {}
+        doc = np.repeat(rows, lengths)[shared]
+        cols = cols[shared]
+        strength = query_words.data[pos[shared]] * data[offsets][shared]
+        order = np.lexsort((-cols, -strength, doc))
+        doc, cols = doc[order], cols[order]
+        firsts = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
+        ends = np.r_[firsts[1:], len(doc)]
+        vocab, col_list = self.vocabulary_list_, cols.tolist()
+        return {int(doc[s]): [vocab[c] for c in col_list[s:min(e, s + k)]]
+                for s, e in zip(firsts.tolist(), ends.tolist(), strict=True)}
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         scores = self.score(query)
-        order = np.argsort(-scores)[:k]
+        order = np.argsort(-scores, kind="stable")[:k]
         return [(self.ids_[i], float(scores[i])) for i in order if scores[i] > 0]
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, f) -> None:
+        """Write the fitted state (numpy arrays and a JSON header; no pickle) to a binary file."""
+        meta = {"ids": self.ids_, "word_terms": self.vocabulary_list_, "char_terms": self.char_terms_,
+                "word_weight": self.word_weight, "char_ngram_range": list(self.char_ngram_range)}
+        arrays = {"meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8),
+                  "word_idf": self.word_idf_, "char_idf": self.char_idf_}
+        for name, (indptr, indices, data) in (("word_docs", self.word_docs_), ("word_terms", self.word_terms_),
+                                              ("char_terms", self.char_terms_major_)):
+            arrays[f"{name}_indptr"], arrays[f"{name}_indices"], arrays[f"{name}_data"] = indptr, indices, data
+        np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, data: bytes, tokenizer: ChineseTokenizer | None = None) -> RelevanceIndex:
+        """An index from the bytes ``save`` wrote (raises on anything malformed)."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode("utf-8"))
+            parts = {name: (z[f"{name}_indptr"], z[f"{name}_indices"], z[f"{name}_data"])
+                     for name in ("word_docs", "word_terms", "char_terms")}
+            word_idf, char_idf = z["word_idf"], z["char_idf"]
+        index = cls(tokenizer, word_weight=meta["word_weight"], char_ngram_range=tuple(meta["char_ngram_range"]))
+        index.tokenizer_ = tokenizer or default_tokenizer()
+        n_docs, n_words, n_chars = len(meta["ids"]), len(meta["word_terms"]), len(meta["char_terms"])
+        _check(parts["word_docs"], n_docs, n_words)
+        _check(parts["word_terms"], n_words, n_docs)
+        _check(parts["char_terms"], n_chars, n_docs)
+        if word_idf.shape != (n_words,) or char_idf.shape != (n_chars,):
+            raise ValueError("idf arrays do not match the vocabularies")
+        index._set_state(ids=meta["ids"], word_terms=meta["word_terms"], char_terms=meta["char_terms"],
+                         word_idf=word_idf, char_idf=char_idf, word_docs=parts["word_docs"],
+                         word_terms_major=parts["word_terms"], char_terms_major=parts["char_terms"])
+        return index
+
+
+def _check(csr: tuple[np.ndarray, np.ndarray, np.ndarray], n_rows: int, n_cols: int) -> None:
+    indptr, indices, data = csr
+    if indptr.shape != (n_rows + 1,) or indptr[0] != 0 or indptr[-1] != len(indices) or len(indices) != len(data) \
+            or np.any(np.diff(indptr) < 0) or (len(indices) and (indices.min() < 0 or indices.max() >= n_cols)):
+        raise ValueError("malformed sparse matrix in the cached index")
+
+
+def index_key(documents: Sequence[str], ids: Sequence[str], tokenizer: ChineseTokenizer,
+              word_weight: float = WORD_WEIGHT, char_ngram_range: tuple[int, int] = (1, 2)) -> str:
+    """What a fitted index depends on: the documents and ids (i.e. the policy data), the
+    vocabulary files, our code and the scikit-learn major.minor that fitted it."""
+    try:
+        from importlib.metadata import version
+
+        sklearn_version = ".".join(version("scikit-learn").split(".")[:2])
+    except Exception:  # not installed: the key still changes with everything else
+        sklearn_version = "?"
+    return cache.digest([
+        cache.source_version("index", "text"), sklearn_version, tokenizer.fingerprint(),
+        json.dumps([word_weight, list(char_ngram_range)]), *ids, "\x00", *documents,
+    ])
+
+
+def fitted_index(documents: Sequence[str], ids: Sequence[str], tokenizer: ChineseTokenizer | None = None,
+                 ) -> RelevanceIndex:
+    """The index of these documents: from the on-disk cache when an entry built from the very
+    same inputs exists, else fitted here (and cached for the next process)."""
+    tok = tokenizer or default_tokenizer()
+    name = _INDEX_FILE.format(key=index_key(documents, ids, tok))
+    data = cache.read(name)
+    if data is not None:
+        try:
+            index = RelevanceIndex.load(data, tok)
+            if index.ids_ == list(ids):
+                return index
+        except Exception:  # corrupt or foreign: rebuild it
+            pass
+        cache.forget(name)
+    index = RelevanceIndex(tok).fit(documents, ids)
+    cache.write(name, index.save)
+    return index

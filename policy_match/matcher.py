@@ -24,35 +24,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
+from . import engine
 from .amounts import AmountResult, evaluate_amount, wan
-from .fields import LISTING_STAGES, PROFILE_FIELDS, SECTORS
-from .index import RelevanceIndex, item_document
+from .engine import (
+    GENERIC_FIELDS,
+    MONEY_SATURATION_WAN,
+    NO_CHECKABLE_CONFIRMATION,
+    POSSIBLE_CEILING,
+    POSSIBLE_FLOOR,
+    RELEVANCE_SATURATION,
+    STATUSES,
+    W_EVIDENCE,
+    W_MONEY,
+    W_RELEVANCE,
+    W_STATUS,
+    ItemSpec,
+    compile_base,
+    encode_profiles,
+    py_round,
+)
+from .fields import LISTING_STAGES, SECTORS
+from .index import RelevanceIndex, fitted_index, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
-from .rules import MET, UNKNOWN, UNMET, ConditionResult, combine, evaluate_condition
+from .rules import MET, UNKNOWN, UNMET, ConditionResult, evaluate_condition
 from .schema import Condition, PolicyRecord, Rule, SupportItem
 from .text import ChineseTokenizer
 from .validity import ValidityStatus, item_validity, record_validity
 
-POSSIBLE_FLOOR, POSSIBLE_CEILING = 0.3, 0.8
-# An item whose conditions the profile cannot check at all is neither confirmed nor refuted.
-NO_CHECKABLE_CONFIRMATION = 0.5
 STATUS_ORDER = {"eligible": 2, "possible": 1, "ineligible": 0}
-W_STATUS, W_EVIDENCE, W_RELEVANCE, W_MONEY = 0.30, 0.10, 0.50, 0.10
-RELEVANCE_SATURATION = 0.25
-MONEY_SATURATION_WAN = 3000.0
-# Facts nearly every applicant shares; a town condition other than a town record's scope
-# (e.g. "in any Zhongshan town") is generic too.
-GENERIC_FIELDS = frozenset({"sector", "registered_in_zhongshan", "credit_ok", "above_scale", "town"})
-VERDICT_CACHE_SIZE = 50_000
+# Profiles × items evaluated at once; a large base gets smaller chunks (bounded memory).
+CHUNK_CELLS = 2_000_000
+__all__ = ["GENERIC_FIELDS", "MONEY_SATURATION_WAN", "NO_CHECKABLE_CONFIRMATION", "POSSIBLE_CEILING",
+           "POSSIBLE_FLOOR", "RELEVANCE_SATURATION", "W_EVIDENCE", "W_MONEY", "W_RELEVANCE", "W_STATUS",
+           "Matcher", "MatchResult", "default_matcher", "match"]
 
 # Flags of the profile that say something about the firm's needs, as text for relevance.
 _FLAG_TEXT = {
@@ -131,13 +143,39 @@ def parse_as_of(as_of: date | str | None) -> date:
         raise ValueError(f"as_of = “{as_of}”: 日期应为 YYYY-MM-DD") from None
 
 
-@dataclass
 class MatchResult:
-    as_of: date
-    results: list[dict[str, Any]]
-    profile: Profile
-    warnings: list[str] = field(default_factory=list)
-    near_misses: list[dict[str, Any]] = field(default_factory=list)
+    """One firm's answer. The ranking is computed by the engine when the match runs; the
+    explanations (``results``, ``near_misses``: condition reasons, formulas, entry dicts) are
+    built the first time they are read, and only for what they show."""
+
+    def __init__(self, as_of: date, results: list[dict[str, Any]] | None = None, profile: Profile | None = None,
+                 warnings: list[str] | None = None, near_misses: list[dict[str, Any]] | None = None, *,
+                 explain: _Ranked | None = None):
+        self.as_of = as_of
+        self.profile = profile
+        self.warnings = list(warnings or [])
+        self._results = results
+        self._near_misses = near_misses
+        self._explain = explain
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        if self._results is None:
+            self._results = self._explain.results() if self._explain is not None else []
+        return self._results
+
+    @property
+    def near_misses(self) -> list[dict[str, Any]]:
+        if self._near_misses is None:
+            self._near_misses = self._explain.near_misses() if self._explain is not None else []
+        return self._near_misses
+
+    @property
+    def ranking(self) -> list[str]:
+        """Policy ids best first, without building any explanation."""
+        if self._explain is not None:
+            return self._explain.policy_ids()
+        return [r["policy_id"] for r in self.results]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,31 +201,19 @@ class Matcher:
     def fit(self, kb: KnowledgeBase) -> Matcher:
         self.kb_ = kb
         self.pairs_: list[tuple[PolicyRecord, SupportItem]] = kb.items()
-        self.index_ = RelevanceIndex(self.tokenizer).fit(
-            [item_document(p, it) for p, it in self.pairs_], [it.item_id for _, it in self.pairs_]
-        )
+        self.index_: RelevanceIndex = fitted_index(
+            [item_document(p, it) for p, it in self.pairs_], [it.item_id for _, it in self.pairs_], self.tokenizer)
         self.extra_conditions_ = {p.policy_id: _implied_conditions(p) for p in kb.policies}
-        # The parts of an item's answer that do not depend on the firm, built once.
-        self.static_ = [_static_entry(p, it) for p, it in self.pairs_]
         self.item_conditions_ = [[*self.extra_conditions_[p.policy_id], *it.conditions] for p, it in self.pairs_]
-        self.item_fields_ = [tuple(sorted(_fields_read(conds, it))) for conds, (_, it) in
-                             zip(self.item_conditions_, self.pairs_, strict=True)]
-        self.verdict_cache_: dict[tuple, _Verdict] = {}
-        self.condition_fields_ = {id(c): tuple(sorted(c.rule.fields_used())) if c.rule else ()
-                                  for conds in self.item_conditions_ for c in conds}
-        self.condition_cache_: dict[tuple, ConditionResult] = {}
-        self.item_getters_ = [_getter(fields) for fields in self.item_fields_]
-        # Items with the very same conditions, amount and applicant get the very same verdict
-        # for a firm: they share one cache slot (common in a large base: "制造业 + 信用良好").
-        templates: dict[tuple, int] = {}
-        self.item_template_ = [
-            templates.setdefault((tuple(map(id, conds)), id(it.amount), it.applicant, tuple(it.sources)), len(templates))
-            for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True)
-        ]
-        self.condition_getters_ = {key: _getter(fields) for key, fields in self.condition_fields_.items()}
-        # Room for a few hundred distinct firms' verdicts before the caches start over.
-        self.cache_size_ = max(VERDICT_CACHE_SIZE, 30 * len(self.pairs_))
-        self.live_cache_: dict[tuple[date, bool], dict[str, tuple[str, str]]] = {}
+        # Every item's conditions, amount and ranking features as arrays (policy_match.engine).
+        self.engine_ = compile_base([ItemSpec(conds, it.amount, it.applicant in _APPLICANT_TEXT)
+                                     for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True)])
+        # Items of a policy are contiguous rows: [policy_starts_[k], policy_starts_[k + 1]).
+        sizes = [len(p.items) for p in kb.policies]
+        self.policy_starts_ = np.cumsum([0, *sizes]).astype(np.int64)
+        self.item_policy_ = np.repeat(np.arange(len(sizes)), sizes)
+        self.static_: dict[int, dict[str, Any]] = {}  # the firm-independent part of an entry, built on first use
+        self.live_cache_: dict[tuple[date, bool], _LiveSet] = {}
         return self
 
     # -- query ---------------------------------------------------------------------------
@@ -204,26 +230,31 @@ class Matcher:
 
     # -- matching ------------------------------------------------------------------------
     def match(self, profile: Profile | dict, *, as_of: date | str | None = None,
-              include_expired: bool = False) -> MatchResult:
-        """Match one profile (a dict in the contract's fields, or a :class:`Profile`)."""
-        return next(self.match_many([profile], as_of=as_of, include_expired=include_expired))
+              include_expired: bool = False, top: int | None = None) -> MatchResult:
+        """Match one profile (a dict in the contract's fields, or a :class:`Profile`). With ``top``
+        only the best ``top`` policies are listed in ``results``."""
+        return next(self.match_many([profile], as_of=as_of, include_expired=include_expired, top=top))
 
     def match_many(self, profiles: Iterable[Profile | dict], *, as_of: date | str | None = None,
-                   include_expired: bool = False, chunk_size: int = 256) -> Iterator[MatchResult]:
-        """Match profiles in order. The query texts of a chunk are vectorised in one call,
-        which is most of the saving in a batch. Raises :class:`ProfileError` on a bad profile."""
+                   include_expired: bool = False, top: int | None = None,
+                   chunk_size: int = 256) -> Iterator[MatchResult]:
+        """Match profiles in order, a chunk at a time through the engine. Raises
+        :class:`ProfileError` on a bad profile."""
         day = parse_as_of(as_of)
-        live = self._live_policies(day, include_expired)
+        if top is not None and top < 1:
+            raise ValueError(f"top = {top}: 应为不小于 1 的整数")
+        live = self._live_set(day, include_expired)
+        chunk_size = max(1, min(chunk_size, CHUNK_CELLS // max(1, len(self.pairs_))))
         chunk: list[ProfileParse] = []
         for profile in profiles:
             chunk.append(parse_profile(profile))
             if len(chunk) >= chunk_size:
-                yield from self._match_chunk(chunk, day, live)
+                yield from self._match_chunk(chunk, day, live, top)
                 chunk = []
         if chunk:
-            yield from self._match_chunk(chunk, day, live)
+            yield from self._match_chunk(chunk, day, live, top)
 
-    def _live_policies(self, day: date, include_expired: bool) -> dict[str, _Live]:
+    def _live_set(self, day: date, include_expired: bool) -> _LiveSet:
         """Validity of every record and item at ``day``; only what is shown (in force, or all
         with ``include_expired``). Computed once per date."""
         cached = self.live_cache_.get((day, include_expired))
@@ -238,112 +269,162 @@ class Matcher:
             if not include_expired:
                 items = {k: s for k, s in items.items() if s.validity != "expired"}
             live[policy.policy_id] = _Live(status, items)
+        item_live = np.array([p.policy_id in live and it.item_id in live[p.policy_id].items
+                              for p, it in self.pairs_], dtype=bool)
+        out = _LiveSet(live, item_live)
         if len(self.live_cache_) > 64:
             self.live_cache_.clear()
-        self.live_cache_[(day, include_expired)] = live
-        return live
+        self.live_cache_[(day, include_expired)] = out
+        return out
 
-    def _match_chunk(self, chunk: list[ProfileParse], day: date, live: dict[str, _Live]) -> Iterator[MatchResult]:
-        queries = [self.query_text(p.profile) for p in chunk]
-        relevance, word_vectors = self.index_.score_many(queries)
+    def _match_chunk(self, chunk: list[ProfileParse], day: date, live: _LiveSet,
+                     top: int | None) -> Iterator[MatchResult]:
+        profiles = [p.profile for p in chunk]
+        relevance, word_vectors = self.index_.score_many([self.query_text(p) for p in profiles])
+        f = engine.evaluate(self.engine_, encode_profiles(profiles, self.engine_.layout))
+        scores = py_round(engine.scores(f, relevance), 4)
+        starts = self.policy_starts_[:-1]
+        n_items = len(self.pairs_)
+        if n_items == 0:
+            for parsed in chunk:
+                yield MatchResult(as_of=day, results=[], profile=parsed.profile, warnings=list(parsed.warnings),
+                                  near_misses=[])
+            return
+        # A policy's status is its best shown item's; its score the best score among those.
+        status = np.where(live.item_live, f.status, -1)
+        policy_status = np.maximum.reduceat(status, starts, axis=1)
+        best = status == policy_status[:, self.item_policy_]
+        policy_score = np.maximum.reduceat(np.where(best & live.item_live, scores, -np.inf), starts, axis=1)
+        n_policies = len(starts)
         for i, parsed in enumerate(chunk):
-            lo, hi = word_vectors.indptr[i], word_vectors.indptr[i + 1]
-            terms = self.index_.matched_terms((word_vectors.indices[lo:hi], word_vectors.data[lo:hi]))
-            yield self._match_one(parsed, day, live, relevance[i], terms)
+            shown = np.flatnonzero(policy_status[i] >= 0)
+            order = shown[np.lexsort((shown, -policy_score[i, shown], ~(policy_status[i, shown] > 0)))]
+            ranked = _Ranked(self, parsed.profile, day, live, order if top is None else order[:top],
+                             status=f.status[i].copy(), scores=scores[i].copy(), relevance=relevance[i].copy(),
+                             potential=f.potential[i].copy(), near=(
+                                 (f.status[i] == engine.UNMET_CODE) & (f.potential[i] > 0) & (f.unmet[i] >= 1)
+                                 & (f.unmet[i] <= 2) & ~f.unmet_fixed[i] & live.item_live),
+                             word_vector=word_vectors[i], n_policies=n_policies)
+            yield MatchResult(as_of=day, profile=parsed.profile, warnings=list(parsed.warnings), explain=ranked)
 
-    def _match_one(self, parsed: ProfileParse, day: date, live: dict[str, _Live],
-                   relevance: np.ndarray, terms: dict[int, list[str]]) -> MatchResult:
-        prof = parsed.profile
-        values = {name: _hashable(getattr(prof, name)) for name in PROFILE_FIELDS}
-        by_policy: dict[str, list[dict[str, Any]]] = {pid: [] for pid in live}
-        raw_items: list[tuple[PolicyRecord, dict[str, Any], _Verdict]] = []
-        for row, (policy, item) in enumerate(self.pairs_):
-            shown = live.get(policy.policy_id)
-            if shown is None or item.item_id not in shown.items:
-                continue
-            entry, verdict = self._match_item(row, prof, values, float(relevance[row]), terms.get(row, []))
-            entry.update(_validity_keys(shown.items[item.item_id]))
-            by_policy[policy.policy_id].append(entry)
-            if verdict.near_miss_unmet is not None:
-                raw_items.append((policy, entry, verdict))
-        results = []
-        for policy in self.kb_.policies:
-            if policy.policy_id not in live:
-                continue
-            items = sorted(by_policy[policy.policy_id], key=_sort_key, reverse=True)
-            if items:
-                results.append(_policy_entry(policy, items, live[policy.policy_id].status))
-        results.sort(key=_sort_key, reverse=True)
-        return MatchResult(as_of=day, results=results, profile=prof, warnings=list(parsed.warnings),
-                           near_misses=_near_misses(raw_items))
+    # -- explanations (only for what is shown) ---------------------------------------------
+    def static_entry(self, row: int) -> dict[str, Any]:
+        entry = self.static_.get(row)
+        if entry is None:
+            entry = self.static_[row] = _static_entry(*self.pairs_[row])
+        return entry
 
-    def _item_verdict(self, row: int, profile: Profile, values: dict[str, Any]) -> _Verdict:
-        """Everything about an item that depends on the profile but not on its text: the
-        condition verdicts, status, amount and ranking features.
-
-        It reads only a handful of profile fields, and firms in one batch share most of
-        them (sector, 规上, town …), so it is memoised on exactly those values.
-        """
-        key = (self.item_template_[row], *self.item_getters_[row](values))
-        hit = self.verdict_cache_.get(key)
-        if hit is not None:
-            return hit
-        policy, item = self.pairs_[row]
-        conditions = self.item_conditions_[row]
-        results = [self._condition(c, profile, values) for c in conditions]
+    def explain_item(self, row: int, profile: Profile, status: str) -> _Explained:
+        """Condition reasons, amount and hints of one item, through rules.py / amounts.py."""
+        _, item = self.pairs_[row]
+        results = [evaluate_condition(c, profile) for c in self.item_conditions_[row]]
         results.extend(_applicant_results(item))
-        status = combine([r.verdict for r in results])
         amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
         potential = (amount.high or 0.0) if amount else 0.0
-        condition_dicts = [r.to_dict() for r in results]
-        evidence = evidence_feature(results)
-        verdict = _Verdict(
-            status=status,
-            conditions=condition_dicts,
-            near_miss_unmet=_near_miss_unmet(status, potential, condition_dicts),
+        conditions = [r.to_dict() for r in results]
+        return _Explained(
+            conditions=conditions,
             amount=_amount_dict(amount, status),
             amount_note="；".join(amount.notes) if amount is not None and amount.high is None else None,
             hints=_item_hints(results, status),
             potential=potential,
-            # the score without its relevance term, which is the only per-firm text part
-            base_score=fixed_score(status, confirmation_feature(results), evidence),
-            evidence=evidence,
-            money=money_feature(potential) if status != "ineligible" else 0.0,
+            near_miss_unmet=_near_miss_unmet(status, potential, conditions),
         )
-        if len(self.verdict_cache_) >= self.cache_size_:
-            self.verdict_cache_.clear()
-        self.verdict_cache_[key] = verdict
-        return verdict
 
-    def _condition(self, condition: Condition, profile: Profile, values: dict[str, Any]) -> ConditionResult:
-        """A condition's verdict, memoised on the values it reads (a second, finer cache: when
-        a firm's revenue misses the item cache, its sector and town conditions still hit)."""
-        key = (id(condition), *self.condition_getters_[id(condition)](values))
-        hit = self.condition_cache_.get(key)
-        if hit is None:
-            if len(self.condition_cache_) >= self.cache_size_:
-                self.condition_cache_.clear()
-            hit = self.condition_cache_[key] = evaluate_condition(condition, profile)
-        return hit
 
-    def _match_item(self, row: int, profile: Profile, values: dict[str, Any], rel_raw: float,
-                    matched_terms: list[str]) -> tuple[dict[str, Any], _Verdict]:
-        v = self._item_verdict(row, profile, values)
-        score = v.base_score + firm_text_score(relevance_feature(rel_raw), v.evidence, v.money)
+@dataclass
+class _LiveSet:
+    policies: dict[str, _Live]
+    item_live: np.ndarray  # (items,) bool: shown at this date
+
+
+@dataclass(frozen=True)
+class _Explained:
+    conditions: list[dict[str, Any]]
+    amount: dict[str, Any] | None
+    amount_note: str | None
+    hints: list[str]
+    potential: float
+    near_miss_unmet: list[dict[str, Any]] | None
+
+
+class _Ranked:
+    """One firm's ranking from the engine, and the explanations built from it on demand."""
+
+    def __init__(self, matcher: Matcher, profile: Profile, day: date, live: _LiveSet, policy_order: np.ndarray, *,
+                 status: np.ndarray, scores: np.ndarray, relevance: np.ndarray, potential: np.ndarray,
+                 near: np.ndarray, word_vector, n_policies: int):
+        self.matcher, self.profile, self.day, self.live = matcher, profile, day, live
+        self.policy_order = policy_order
+        self.status, self.scores, self.relevance, self.potential = status, scores, relevance, potential
+        self.near, self.word_vector = near, word_vector
+        self._entries: dict[int, tuple[dict[str, Any], _Explained]] = {}
+        self._terms: dict[int, list[str]] | None = None
+        self._shown_rows: set[int] = set()
+
+    def policy_ids(self) -> list[str]:
+        policies = self.matcher.kb_.policies
+        return [policies[k].policy_id for k in self.policy_order.tolist()]
+
+    def _item_rows(self, k: int) -> list[int]:
+        """A shown policy's shown items, best first (ineligible last; ties in record order)."""
+        lo, hi = self.matcher.policy_starts_[k], self.matcher.policy_starts_[k + 1]
+        rows = lo + np.flatnonzero(self.live.item_live[lo:hi])
+        order = np.lexsort((rows, -self.scores[rows], ~(self.status[rows] > 0)))
+        return rows[order].tolist()
+
+    def _entry(self, row: int) -> tuple[dict[str, Any], _Explained]:
+        hit = self._entries.get(row)
+        if hit is not None:
+            return hit
+        m = self.matcher
+        policy, item = m.pairs_[row]
+        status = STATUSES[self.status[row]]
+        ex = m.explain_item(row, self.profile, status)
+        if self._terms is None:  # the words of every shown item, in one pass
+            self._shown_rows = {r for k in self.policy_order.tolist()
+                                for r in range(m.policy_starts_[k], m.policy_starts_[k + 1])}
+            self._terms = m.index_.matched_terms(self.word_vector, sorted(self._shown_rows))
+        terms = self._terms if row in self._shown_rows else m.index_.matched_terms(self.word_vector, [row])
         entry: dict[str, Any] = {
-            "item_id": self.pairs_[row][1].item_id,
-            "title": self.pairs_[row][1].title,
-            "status": v.status,
-            "score": round(score, 4),
-            "amount_wan": v.amount,
-            "conditions": v.conditions,
-            "matched_terms": matched_terms,
-            "near_misses": v.hints,
-            "relevance": round(rel_raw, 4),
-            "amount_note": v.amount_note,
-            **self.static_[row],
+            "item_id": item.item_id,
+            "title": item.title,
+            "status": status,
+            "score": float(self.scores[row]),
+            "amount_wan": ex.amount,
+            "conditions": ex.conditions,
+            "matched_terms": terms.get(row, []),
+            "near_misses": ex.hints,
+            "relevance": round(float(self.relevance[row]), 4),
+            "amount_note": ex.amount_note,
+            **m.static_entry(row),
         }
-        return entry, v
+        entry.update(_validity_keys(self.live.policies[policy.policy_id].items[item.item_id]))
+        self._entries[row] = (entry, ex)
+        return entry, ex
+
+    def results(self) -> list[dict[str, Any]]:
+        m = self.matcher
+        out = []
+        for k in self.policy_order.tolist():
+            policy = m.kb_.policies[k]
+            items = [self._entry(row)[0] for row in self._item_rows(k)]
+            out.append(_policy_entry(policy, items, self.live.policies[policy.policy_id].status))
+        return out
+
+    def near_misses(self) -> list[dict[str, Any]]:
+        """Items the firm is one or two checkable facts away from, most money first."""
+        rows = np.flatnonzero(self.near)
+        if len(rows) == 0:
+            return []
+        relevant = py_round(self.relevance[rows], 4) > 0.05
+        order = np.lexsort((rows, -py_round(self.potential[rows], 2), ~relevant))
+        out = []
+        for row in rows[order][:8].tolist():
+            policy = self.matcher.pairs_[row][0]
+            entry, ex = self._entry(row)
+            out.append(_near_miss_entry(policy, entry, ex))
+        return out
 
 
 def _contact_text(contact) -> str | None:
@@ -365,49 +446,6 @@ def _static_entry(policy: PolicyRecord, item: SupportItem) -> dict[str, Any]:
         "exclusive_group": item.exclusive_group,
         "applicant": item.applicant,
     }
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    status: str
-    conditions: list[dict[str, Any]]
-    amount: dict[str, Any] | None
-    amount_note: str | None
-    hints: list[str]
-    potential: float
-    base_score: float
-    evidence: float
-    money: float
-    near_miss_unmet: list[dict[str, Any]] | None
-
-
-def _fields_read(conditions: list[Condition], item: SupportItem) -> set[str]:
-    """The profile fields an item's verdict and amount depend on."""
-    fields: set[str] = set()
-    for c in conditions:
-        if c.rule is not None:
-            fields |= c.rule.fields_used()
-    a = item.amount
-    formulas = [a.formula, *(u.formula for u in a.upgrades)]
-    fields |= {f.base for f in formulas if f is not None and f.base in PROFILE_FIELDS}
-    fields |= {f for u in a.upgrades for f in u.when.fields_used()}
-    if a.cap_field:
-        fields.add(a.cap_field)
-    return fields
-
-
-def _getter(fields: tuple[str, ...]):
-    """A function returning the values of ``fields`` from a dict, always as a tuple."""
-    if not fields:
-        return lambda values: ()
-    if len(fields) == 1:
-        name = fields[0]
-        return lambda values: (values[name],)
-    return itemgetter(*fields)
-
-
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def _implied_conditions(policy: PolicyRecord) -> list[Condition]:
@@ -540,26 +578,19 @@ def _policy_entry(policy: PolicyRecord, items: list[dict[str, Any]], status: Val
     }
 
 
-def _near_misses(rows) -> list[dict[str, Any]]:
-    """Items the firm is one or two checkable facts away from, most money first."""
-    out = []
-    for policy, entry, verdict in rows:
-        if verdict.near_miss_unmet is None:
-            continue
-        potential = verdict.potential
-        out.append({
-            "policy_id": policy.policy_id,
-            "item_id": entry["item_id"],
-            "title": entry["title"],
-            "potential_high": _num(potential),
-            "unmet": [c["reason"] for c in verdict.near_miss_unmet],
-            "what_would_change_it": entry["near_misses"],
-            "summary": f"{entry['title']}：{'；'.join(entry['near_misses']) or '；'.join(c['text'] for c in verdict.near_miss_unmet)}"
-                       f"（最高可达 {wan(potential)}）",
-            "relevance": entry["relevance"],
-        })
-    out.sort(key=lambda d: (d["relevance"] > 0.05, d["potential_high"]), reverse=True)
-    return out[:8]
+def _near_miss_entry(policy: PolicyRecord, entry: dict[str, Any], ex: _Explained) -> dict[str, Any]:
+    potential = ex.potential
+    return {
+        "policy_id": policy.policy_id,
+        "item_id": entry["item_id"],
+        "title": entry["title"],
+        "potential_high": _num(potential),
+        "unmet": [c["reason"] for c in ex.near_miss_unmet],
+        "what_would_change_it": entry["near_misses"],
+        "summary": f"{entry['title']}：{'；'.join(entry['near_misses']) or '；'.join(c['text'] for c in ex.near_miss_unmet)}"
+                   f"（最高可达 {wan(potential)}）",
+        "relevance": entry["relevance"],
+    }
 
 
 def _near_miss_unmet(status: str, potential: float, conditions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -580,6 +611,7 @@ def default_matcher() -> Matcher:
     return Matcher().fit(bundled_knowledge_base())
 
 
-def match(profile: Profile | dict, *, as_of: date | str | None = None, include_expired: bool = False) -> MatchResult:
+def match(profile: Profile | dict, *, as_of: date | str | None = None, include_expired: bool = False,
+          top: int | None = None) -> MatchResult:
     """Match one profile against the bundled policy base (contract §3)."""
-    return default_matcher().match(profile, as_of=as_of, include_expired=include_expired)
+    return default_matcher().match(profile, as_of=as_of, include_expired=include_expired, top=top)

@@ -9,16 +9,35 @@ mapped through ``synonyms.tsv`` (what firms say → the policy's term) and filte
 from __future__ import annotations
 
 import logging
+import marshal
 import re
+import sys
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-import jieba
-
+from . import cache
 from .knowledge import VOCAB_DIR
 
+
+def _import_jieba():
+    """Import jieba without ``pkg_resources``: jieba only uses it to open its bundled dictionary
+    when it can, and falls back to a plain ``open``; importing ``pkg_resources`` costs ~60 ms and
+    a deprecation warning. Only this one import sees it blocked."""
+    if "jieba" in sys.modules or "pkg_resources" in sys.modules:
+        import jieba
+        return jieba
+    sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes `import pkg_resources` fail
+    try:
+        import jieba
+    finally:
+        del sys.modules["pkg_resources"]
+    return jieba
+
+
+jieba = _import_jieba()
 jieba.setLogLevel(logging.WARNING)
+_DICT_CACHE = "jieba-{key}.marshal"
 
 _KEEP = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 # Customs supervision codes that name cross-border e-commerce modes.
@@ -60,16 +79,67 @@ class ChineseTokenizer:
         # loads in a quarter of the time of the full one; rare words fall back to jieba's HMM.
         base = vocab_dir / "base_dict.txt"
         self._jieba = jieba.Tokenizer(str(base)) if base.exists() else jieba.Tokenizer()
-        userdict = vocab_dir / "userdict.txt"
-        if userdict.exists():
-            self._jieba.load_userdict(str(userdict))
         self.synonyms = read_synonyms(vocab_dir / "synonyms.tsv")
         self.stopwords = read_words(vocab_dir / "stopwords.txt")
         self._words_cached = lru_cache(maxsize=64)(self._segment)
+        if not self._load_dictionary():
+            self._build_dictionary()
+
+    def _build_dictionary(self) -> None:
+        """jieba's prefix dictionary: the base words, the domain words, the synonyms."""
+        userdict = self.vocab_dir / "userdict.txt"
+        if userdict.exists():
+            self._jieba.load_userdict(str(userdict))
         # Multi-word synonym variants must stay whole in segmentation.
         for word in (*self.synonyms, *self.synonyms.values()):
             if len(word) > 1 and not _ASCII_WORD.match(word):
                 self._jieba.add_word(word, freq=2000)
+        j = self._jieba
+        state = (j.FREQ, j.total, j.user_word_tag_tab, sorted(w for w, f in j.FREQ.items() if f == 0 and w in
+                                                              self._user_words()))
+        cache.write(_DICT_CACHE.format(key=self.fingerprint()), lambda f: f.write(marshal.dumps(state)))
+
+    def _user_words(self) -> set[str]:
+        """Words the domain dictionary sets to frequency 0 (jieba then force-splits them)."""
+        userdict = self.vocab_dir / "userdict.txt"
+        if not userdict.exists():
+            return set()
+        out = set()
+        for line in userdict.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[1] == "0":
+                out.add(parts[0])
+        return out
+
+    def _load_dictionary(self) -> bool:
+        """The finished prefix dictionary from the cache (one ``marshal.loads`` instead of jieba
+        reading its own cache and then adding the domain words one by one); False if absent."""
+        data = cache.read(_DICT_CACHE.format(key=self.fingerprint()))
+        if data is None:
+            return False
+        try:
+            freq, total, tags, forced = marshal.loads(data)
+            if not isinstance(freq, dict) or not isinstance(total, int) or not isinstance(tags, dict):
+                raise ValueError("not a prefix dictionary")
+        except Exception:
+            cache.forget(_DICT_CACHE.format(key=self.fingerprint()))
+            return False
+        j = self._jieba
+        j.FREQ, j.total, j.user_word_tag_tab, j.initialized = freq, total, tags, True
+        for word in forced:
+            jieba.finalseg.add_force_split(word)
+        return True
+
+    def fingerprint(self) -> str:
+        """What segmentation depends on: the vocabulary files, jieba's version, this module."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            files = ("base_dict.txt", "userdict.txt", "synonyms.tsv", "stopwords.txt")
+            cached = cache.digest([jieba.__version__, cache.source_version("text"),
+                                   *((self.vocab_dir / f).read_bytes() if (self.vocab_dir / f).exists() else b"-"
+                                     for f in files)])
+            self._fingerprint = cached
+        return cached
 
     def words(self, text: str) -> list[str]:
         """Segment, normalise synonyms, drop stopwords and punctuation.
