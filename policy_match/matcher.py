@@ -368,10 +368,18 @@ class _Ranked:
 
     def _item_rows(self, k: int) -> list[int]:
         """A shown policy's shown items, best first (ineligible last; ties in record order)."""
-        lo, hi = self.matcher.policy_starts_[k], self.matcher.policy_starts_[k + 1]
-        rows = lo + np.flatnonzero(self.live.item_live[lo:hi])
-        order = np.lexsort((rows, -self.scores[rows], ~(self.status[rows] > 0)))
-        return rows[order].tolist()
+        lo, hi = int(self.matcher.policy_starts_[k]), int(self.matcher.policy_starts_[k + 1])
+        live, status, scores = self.live.item_live, self._lists()[0], self._lists()[1]
+        rows = [r for r in range(lo, hi) if live[r]]
+        # a stable sort, descending: equal keys keep the record's order
+        return sorted(rows, key=lambda r: (status[r] > 0, scores[r]), reverse=True)
+
+    def _lists(self) -> tuple[list[int], list[float], list[float]]:
+        """The arrays as Python lists: explanations read them one number at a time."""
+        cached = self.__dict__.get("_as_lists")
+        if cached is None:
+            cached = self._as_lists = (self.status.tolist(), self.scores.tolist(), self.relevance.tolist())
+        return cached
 
     def _entry(self, row: int) -> tuple[dict[str, Any], _Explained]:
         hit = self._entries.get(row)
@@ -379,7 +387,8 @@ class _Ranked:
             return hit
         m = self.matcher
         policy, item = m.pairs_[row]
-        status = STATUSES[self.status[row]]
+        status_codes, scores, relevance = self._lists()
+        status = STATUSES[status_codes[row]]
         ex = m.explain_item(row, self.profile, status)
         if self._terms is None:  # the words of every shown item, in one pass
             self._shown_rows = {r for k in self.policy_order.tolist()
@@ -390,12 +399,12 @@ class _Ranked:
             "item_id": item.item_id,
             "title": item.title,
             "status": status,
-            "score": float(self.scores[row]),
+            "score": scores[row],
             "amount_wan": ex.amount,
             "conditions": ex.conditions,
             "matched_terms": terms.get(row, []),
             "near_misses": ex.hints,
-            "relevance": round(float(self.relevance[row]), 4),
+            "relevance": round(relevance[row], 4),
             "amount_note": ex.amount_note,
             **m.static_entry(row),
         }
