@@ -247,6 +247,24 @@ def _cap_for(formula: Formula, cap_wan: float | None) -> float | None:
 
 
 @dataclass
+class _ByType:
+    """Variant columns of each formula type, with their parameters."""
+
+    fixed: np.ndarray
+    fixed_value: np.ndarray
+    rate: np.ndarray
+    rate_value: np.ndarray
+    per_unit: np.ndarray
+    unit_yuan: np.ndarray
+    months: np.ndarray
+    step: np.ndarray
+    threshold: np.ndarray
+    first_wan: np.ndarray
+    step_size: np.ndarray
+    step_wan: np.ndarray
+
+
+@dataclass
 class _Variants:
     """One row per (formula, cap) an item may be paid by: its own, each upgrade's, and each
     "higher tier may apply" alternative. Parameters as arrays; NaN = not given."""
@@ -275,6 +293,10 @@ class _Variants:
     band_starts: np.ndarray   # first band row of each bands variant (in bands_variants order)
     bands_variants: np.ndarray  # variants of type bands with at least one band
     empty_bands: np.ndarray   # variants of type bands with no band at all
+    band_value_padded: np.ndarray  # band_value and a final 0 (no band holds the base)
+    no_fallback: np.ndarray   # a missing base makes the amount unknown (a profile field, or no cap to fall back to)
+    any_cap_field: bool
+    by_type: _ByType
 
 
 def _nan(x: float | None) -> float:
@@ -321,52 +343,72 @@ def _compile_variants(rows: list[tuple[Formula, float | None, Amount]], layout: 
     band_variant = np.asarray([r[0] for r in band_rows], dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, band_variant[1:] != band_variant[:-1]]) if len(band_rows) else \
         np.zeros(0, dtype=np.int64)
+    band_value = np.asarray([r[3] for r in band_rows], dtype=np.float64)
+    ft = arrays["ftype"]
+
+    def of(code: int) -> np.ndarray:
+        return np.flatnonzero(ft == code)
+
+    fixed, rate, per_unit, step = of(0), of(1), of(2), of(4)
+    by_type = _ByType(
+        fixed=fixed, fixed_value=arrays["fixed"][fixed], rate=rate, rate_value=arrays["rate"][rate],
+        per_unit=per_unit, unit_yuan=arrays["unit_yuan"][per_unit], months=arrays["months"][per_unit],
+        step=step, threshold=arrays["threshold"][step], first_wan=arrays["first_wan"][step],
+        step_size=arrays["step"][step], step_wan=arrays["step_wan"][step])
     return _Variants(
         **arrays,
         band_variant=band_variant,
         band_min=np.asarray([r[1] for r in band_rows], dtype=np.float64),
         band_max=np.asarray([r[2] for r in band_rows], dtype=np.float64),
-        band_value=np.asarray([r[3] for r in band_rows], dtype=np.float64),
+        band_value=band_value,
         band_starts=starts.astype(np.int64),
         bands_variants=np.asarray(bands_variants, dtype=np.int64),
         empty_bands=np.asarray(empty_bands, dtype=np.int64),
+        band_value_padded=np.append(band_value, 0.0),
+        no_fallback=arrays["base_in_profile"] | np.isnan(arrays["fallback"]),
+        any_cap_field=bool(arrays["has_cap_field"].any()),
+        by_type=by_type,
     )
 
 
 def _evaluate_variants(V: _Variants, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(total, valid, from_inputs), each (P, n_variants): ``amounts._evaluate_with`` in arrays."""
+    """(total, valid, from_inputs), each (P, n_variants): ``amounts._evaluate_with`` in arrays.
+    Each formula type is computed on its own columns only; ``fmin`` with a NaN bound (no cap,
+    cap field unknown) keeps the value, as the reference's ``if value > cap`` does."""
+    t = V.by_type
     b = X[:, V.base_col]
-    missing = np.isnan(b) & (V.ftype != 0)
+    value = np.zeros(b.shape)
     with np.errstate(invalid="ignore"):
-        step_value = V.first_wan + np.floor((b - V.threshold) / V.step) * V.step_wan
-        value = np.select(
-            [V.ftype == 0, V.ftype == 1, V.ftype == 2, V.ftype == 4],
-            [np.broadcast_to(V.fixed, b.shape), V.rate * b, V.unit_yuan * b * V.months / 10000,
-             np.where(b < V.threshold, 0.0, step_value)],
-            default=0.0,
-        )
-        undocumented = np.zeros(b.shape, dtype=bool)
+        if len(t.fixed):
+            value[:, t.fixed] = t.fixed_value
+        if len(t.rate):
+            value[:, t.rate] = t.rate_value * b[:, t.rate]
+        if len(t.per_unit):
+            value[:, t.per_unit] = t.unit_yuan * b[:, t.per_unit] * t.months / 10000
+        if len(t.step):
+            bs = b[:, t.step]
+            value[:, t.step] = np.where(bs < t.threshold, 0.0,
+                                        t.first_wan + np.floor((bs - t.threshold) / t.step_size) * t.step_wan)
+        missing = np.isnan(b)
+        if len(t.fixed):
+            missing[:, t.fixed] = False
+        valid = ~(missing & V.no_fallback)
         if len(V.band_variant):
             bb = b[:, V.band_variant]
             inside = (bb >= V.band_min) & (bb < V.band_max)
-            rows = np.arange(len(V.band_variant))
-            first = np.minimum.reduceat(np.where(inside, rows, len(rows)), V.band_starts, axis=1)
-            hit = first < len(rows)
-            band_value = np.where(hit, np.append(V.band_value, 0.0)[first], 0.0)
+            n_rows = len(V.band_variant)
+            first = np.minimum.reduceat(np.where(inside, np.arange(n_rows), n_rows), V.band_starts, axis=1)
+            band_value = V.band_value_padded[first]  # n_rows: no band holds the base → 0
             value[:, V.bands_variants] = band_value
-            undocumented[:, V.bands_variants] = hit & np.isnan(band_value)
-        if len(V.empty_bands):
-            value[:, V.empty_bands] = 0.0
-        fallback_ok = ~np.isnan(V.fallback)
-        valid = ~undocumented & ~(missing & V.base_in_profile) & ~(missing & ~fallback_ok)
-        from_inputs = ~missing
+            valid[:, V.bands_variants] &= ~np.isnan(band_value) | missing[:, V.bands_variants]
         value = np.where(missing, V.fallback, value)
-        value = np.where(value > V.cap, V.cap, value)
-        cap_value = X[:, V.cap_col]
-        from_inputs &= ~(V.has_cap_field & np.isnan(cap_value))
-        value = np.where(value > cap_value, cap_value, value)
-        total = value * V.years
-        total = np.where(total > V.cap_total, V.cap_total, total)
+        value = np.fmin(value, V.cap)
+        from_inputs = ~missing
+        if V.any_cap_field:
+            cap_value = X[:, V.cap_col]
+            from_inputs &= ~(V.has_cap_field & np.isnan(cap_value))
+            value = np.fmin(value, cap_value)
+        total = np.fmin(value * V.years, V.cap_total)
     return total, valid, from_inputs
 
 

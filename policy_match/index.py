@@ -18,7 +18,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import operator
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,9 +65,12 @@ def char_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     """Character n-grams exactly as scikit-learn's ``analyzer="char"`` yields them."""
     text = _WHITE_SPACES.sub(" ", text)
     low, high = ngram_range
-    grams: list[str] = []
-    for n in range(low, min(high + 1, len(text) + 1)):
-        grams.extend(text[i:i + n] for i in range(len(text) - n + 1))
+    grams: list[str] = list(text) if low == 1 else []
+    for n in range(max(low, 2), min(high + 1, len(text) + 1)):
+        if n == 2:
+            grams.extend(map(operator.add, text, text[1:]))
+        else:
+            grams.extend(text[i:i + n] for i in range(len(text) - n + 1))
     return grams
 
 
@@ -73,22 +78,18 @@ def tfidf_vector(terms: Sequence[str], vocabulary: dict[str, int], idf: np.ndarr
     """``TfidfVectorizer(sublinear_tf=True, norm="l2").transform`` of one analysed document:
     counts over the fitted vocabulary, 1 + log(count), × idf, divided by the row's L2 norm —
     with the same operations in the same order, hence the same floats."""
-    counts: dict[int, int] = {}
-    for t in terms:
-        j = vocabulary.get(t)
-        if j is not None:
-            counts[j] = counts.get(j, 0) + 1
-    if not counts:
+    get = vocabulary.get
+    pairs = sorted((j, n) for t, n in Counter(terms).items() if (j := get(t)) is not None)
+    if not pairs:
         return _EMPTY
-    cols = sorted(counts)
-    data = np.array([counts[c] for c in cols], dtype=np.float64)
+    cols, counts = zip(*pairs, strict=True)
+    indices = np.array(cols, dtype=np.int64)
+    data = np.array(counts, dtype=np.float64)
     np.log(data, data)
     data += 1.0
-    indices = np.array(cols, dtype=np.int64)
     data *= idf[indices]
-    norm = 0.0
-    for x in data.tolist():  # sequential, as scikit-learn's row normalisation sums
-        norm += x * x
+    # the squares summed left to right (accumulate is sequential), as scikit-learn's row normalisation does
+    norm = float(np.add.accumulate(data * data)[-1])
     if norm != 0.0:
         data /= math.sqrt(norm)
     return QueryVector(indices, data)

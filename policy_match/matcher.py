@@ -295,16 +295,17 @@ class Matcher:
         policy_status = np.maximum.reduceat(status, starts, axis=1)
         best = status == policy_status[:, self.item_policy_]
         policy_score = np.maximum.reduceat(np.where(best & live.item_live, scores, -np.inf), starts, axis=1)
-        n_policies = len(starts)
+        # Near misses: ruled out by one or two conditions the firm could change, and paying something.
+        near = ((f.status == engine.UNMET_CODE) & (f.potential > 0) & (f.unmet >= 1) & (f.unmet <= 2)
+                & ~f.unmet_fixed & live.item_live)
+        # Each result keeps its own rows (a view would keep the whole chunk's arrays alive).
+        own = (lambda a: a) if len(chunk) == 1 else np.copy
         for i, parsed in enumerate(chunk):
             shown = np.flatnonzero(policy_status[i] >= 0)
-            order = shown[np.lexsort((shown, -policy_score[i, shown], ~(policy_status[i, shown] > 0)))]
+            order = shown[np.lexsort((shown, -policy_score[i, shown], policy_status[i, shown] == 0))]
             ranked = _Ranked(self, parsed.profile, day, live, order if top is None else order[:top],
-                             status=f.status[i].copy(), scores=scores[i].copy(), relevance=relevance[i].copy(),
-                             potential=f.potential[i].copy(), near=(
-                                 (f.status[i] == engine.UNMET_CODE) & (f.potential[i] > 0) & (f.unmet[i] >= 1)
-                                 & (f.unmet[i] <= 2) & ~f.unmet_fixed[i] & live.item_live),
-                             word_vector=word_vectors[i], n_policies=n_policies)
+                             status=own(f.status[i]), scores=own(scores[i]), relevance=own(relevance[i]),
+                             potential=own(f.potential[i]), near=own(near[i]), word_vector=word_vectors[i])
             yield MatchResult(as_of=day, profile=parsed.profile, warnings=list(parsed.warnings), explain=ranked)
 
     # -- explanations (only for what is shown) ---------------------------------------------
@@ -353,7 +354,7 @@ class _Ranked:
 
     def __init__(self, matcher: Matcher, profile: Profile, day: date, live: _LiveSet, policy_order: np.ndarray, *,
                  status: np.ndarray, scores: np.ndarray, relevance: np.ndarray, potential: np.ndarray,
-                 near: np.ndarray, word_vector, n_policies: int):
+                 near: np.ndarray, word_vector):
         self.matcher, self.profile, self.day, self.live = matcher, profile, day, live
         self.policy_order = policy_order
         self.status, self.scores, self.relevance, self.potential = status, scores, relevance, potential
