@@ -149,10 +149,10 @@ class _Level:
 
     all_slice: slice
     all_children: np.ndarray
-    all_starts: np.ndarray
+    all_bounds: np.ndarray  # child ranges: [bounds[k], bounds[k + 1]) of all_children is node k's
     any_slice: slice
     any_children: np.ndarray
-    any_starts: np.ndarray
+    any_bounds: np.ndarray
     not_slice: slice
     not_children: np.ndarray
 
@@ -442,6 +442,7 @@ class CompiledBase:
     cond_checkable: np.ndarray
     cond_evidence: np.ndarray
     cond_specific: np.ndarray
+    cond_generic: np.ndarray   # a checkable condition on generic facts only (evidence 0.5)
     cond_fixed_clause: np.ndarray
     cond_applicant: np.ndarray
     n_checkable: np.ndarray
@@ -547,8 +548,7 @@ def compile_base(items: Sequence[ItemSpec]) -> CompiledBase:
             sl = slice(int(members[0][0]), int(members[-1][0]) + 1) if members else slice(0, 0)
             children = np.asarray([new[c] for _, kids in members for c in kids], dtype=np.int64)
             sizes = [len(kids) for _, kids in members]
-            starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64) if members else np.zeros(0, dtype=np.int64)
-            parts.append((sl, children, starts))
+            parts.append((sl, children, np.cumsum([0, *sizes]).astype(np.int64)))
         levels.append(_Level(parts[0][0], parts[0][1], parts[0][2], parts[1][0], parts[1][1], parts[1][2],
                              parts[2][0], parts[2][1]))
 
@@ -597,6 +597,7 @@ def compile_base(items: Sequence[ItemSpec]) -> CompiledBase:
         cond_nodes=cond_nodes_arr, item_starts=starts, cond_checkable=checkable,
         cond_evidence=np.asarray(flags["evidence"], dtype=np.float64),
         cond_specific=np.asarray(flags["specific"], dtype=bool),
+        cond_generic=np.asarray(flags["checkable"], dtype=bool) & ~np.asarray(flags["specific"], dtype=bool),
         cond_fixed_clause=np.asarray(flags["fixed"], dtype=bool), cond_applicant=applicant,
         n_checkable=np.add.reduceat(checkable.astype(np.int64), starts[:-1]) if len(items) else np.zeros(0, np.int64),
         has_applicant=np.add.reduceat(applicant.astype(np.int64), starts[:-1]) > 0 if len(items) else
@@ -638,13 +639,26 @@ def evaluate_nodes(base: CompiledBase, enc: EncodedProfiles) -> np.ndarray:
         for p, prof in enumerate(enc.profiles):
             codes[p, sl.start + j] = _VERDICT_CODE[_leaf(rule, prof).verdict]
     for lv in base.levels:
-        if len(lv.all_children):
-            codes[:, lv.all_slice] = np.minimum.reduceat(codes[:, lv.all_children], lv.all_starts, axis=1)
-        if len(lv.any_children):
-            codes[:, lv.any_slice] = np.maximum.reduceat(codes[:, lv.any_children], lv.any_starts, axis=1)
+        if len(lv.all_children):  # AND = min: unmet if any child is, else unknown if any is, else met
+            kids = codes[:, lv.all_children]
+            n = segment_counts(np.stack([kids == UNMET_CODE, kids == UNKNOWN_CODE]), lv.all_bounds)
+            codes[:, lv.all_slice] = np.where(n[0] > 0, UNMET_CODE, np.where(n[1] > 0, UNKNOWN_CODE, MET_CODE))
+        if len(lv.any_children):  # OR = max: met if any child is, else unknown if any is, else unmet
+            kids = codes[:, lv.any_children]
+            n = segment_counts(np.stack([kids == MET_CODE, kids == UNKNOWN_CODE]), lv.any_bounds)
+            codes[:, lv.any_slice] = np.where(n[0] > 0, MET_CODE, np.where(n[1] > 0, UNKNOWN_CODE, UNMET_CODE))
         if len(lv.not_children):
             codes[:, lv.not_slice] = MET_CODE - codes[:, lv.not_children]
     return codes
+
+
+def segment_counts(masks: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Counts of True in each column range ``[bounds[k], bounds[k + 1])`` of boolean ``masks``
+    (..., C) → (..., len(bounds) - 1): one running sum and two gathers, whatever the number of
+    ranges (``reduceat`` pays per range, which dominates on a large base)."""
+    running = np.zeros((*masks.shape[:-1], masks.shape[-1] + 1), dtype=np.int32)
+    np.cumsum(masks, axis=-1, dtype=np.int32, out=running[..., 1:])
+    return running[..., bounds[1:]] - running[..., bounds[:-1]]
 
 
 @dataclass
@@ -676,24 +690,29 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
     """Every item for every encoded profile."""
     codes = evaluate_nodes(base, enc)
     cond = codes[:, base.cond_nodes]  # (P, n_columns), each item's range ends with a 'met' pad
-    starts = base.item_starts[:-1]
     if base.n_items == 0:
         empty = np.zeros((enc.X.shape[0], 0))
         return Features(empty.astype(np.int8), cond, empty, empty, empty.astype(int), empty.astype(int),
                         empty.astype(bool), empty.astype(np.int8), empty, empty, empty.astype(bool), empty, empty,
                         empty)
-    status = np.minimum.reduceat(cond, starts, axis=1)
     met = cond == MET_CODE
     unmet_mask = cond == UNMET_CODE
-    checked_met = np.add.reduceat(met & base.cond_checkable, starts, axis=1)
+    unknown_mask = cond == UNKNOWN_CODE
+    counts = segment_counts(np.stack([
+        unmet_mask, unknown_mask, met & base.cond_checkable, met & base.cond_specific, met & base.cond_generic,
+        unmet_mask & base.cond_fixed_clause, unmet_mask & base.cond_applicant, unknown_mask & base.cond_applicant,
+    ]), base.item_starts)
+    n_unmet, n_unknown, checked_met, specific_met, generic_met, unmet_fixed, app_unmet, app_unknown = counts
+    status = np.where(n_unmet > 0, UNMET_CODE, np.where(n_unknown > 0, UNKNOWN_CODE, MET_CODE)).astype(np.int8)
     with np.errstate(invalid="ignore", divide="ignore"):
         confirmation = np.where(base.n_checkable > 0, checked_met / base.n_checkable, NO_CHECKABLE_CONFIRMATION)
-    evidence = np.minimum(1.0, np.add.reduceat(met * base.cond_evidence, starts, axis=1) / 2.0)
-    specific_met = np.add.reduceat(met & base.cond_specific, starts, axis=1)
-    unmet = np.add.reduceat(unmet_mask, starts, axis=1)
-    unmet_fixed = np.add.reduceat(unmet_mask & base.cond_fixed_clause, starts, axis=1) > 0
-    applicant_codes = np.where(base.cond_applicant, cond, MET_CODE).astype(np.int8)
-    applicant = np.where(base.has_applicant, np.minimum.reduceat(applicant_codes, starts, axis=1), -1).astype(np.int8)
+    # specific facts count 1, generic ones 0.5 (multiples of 0.5: the sum is exact in any order)
+    evidence = np.minimum(1.0, (specific_met + 0.5 * generic_met) / 2.0)
+    unmet = n_unmet
+    unmet_fixed = unmet_fixed > 0
+    applicant = np.where(base.has_applicant, np.where(app_unmet > 0, UNMET_CODE,
+                                                      np.where(app_unknown > 0, UNKNOWN_CODE, MET_CODE)),
+                         -1).astype(np.int8)
 
     high, from_inputs = _amounts(base, enc, codes)
     eligible = status == MET_CODE

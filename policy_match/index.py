@@ -31,6 +31,8 @@ from .schema import PolicyRecord, SupportItem
 from .text import ChineseTokenizer, default_tokenizer
 
 WORD_WEIGHT = 0.6  # share of the word view in the combined score; the rest is characters
+DENSE_MIN_DOCS = 2000  # bases from this size keep their most common terms as dense rows ...
+DENSE_SHARE = 8        # ... those in at least 1/8 of the documents
 MATCHED_TERMS = 6
 _WHITE_SPACES = re.compile(r"\s\s+")  # as scikit-learn's character analyzer normalises
 _INDEX_FILE = "relevance-{key}.npz"
@@ -95,23 +97,69 @@ def tfidf_vector(terms: Sequence[str], vocabulary: dict[str, int], idf: np.ndarr
     return QueryVector(indices, data)
 
 
-def cosine_scores(query: QueryVector, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
-                  n_docs: int) -> np.ndarray:
-    """Dot products of a query with every document, from the term-major (transposed) matrix.
+@dataclass(frozen=True)
+class TermMatrix:
+    """Documents by term (term-major CSR), plus the most common terms' rows stored dense."""
 
-    Each document's sum adds the query's terms in ascending column order, as scipy's sparse
-    product does, so the scores are the same floats as ``query @ matrix.T``."""
-    cols = query.indices
-    if len(cols) == 0:
-        return np.zeros(n_docs)
-    starts = indptr[cols]
-    lengths = indptr[cols + 1] - starts
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    n_docs: int
+    dense_row: np.ndarray  # term → row of ``dense``, -1 when the term is kept sparse
+    dense: np.ndarray      # (n_dense_terms, n_docs), zeros where a document lacks the term
+
+    @classmethod
+    def build(cls, csr: tuple[np.ndarray, np.ndarray, np.ndarray], n_docs: int) -> TermMatrix:
+        indptr, indices, data = csr
+        df = np.diff(indptr)
+        # A term in a large share of a large base is cheaper to add as one dense row than as
+        # scattered postings (same sums: the zeros add nothing).
+        frequent = np.flatnonzero(df * DENSE_SHARE >= n_docs) if n_docs >= DENSE_MIN_DOCS else np.zeros(0, np.int64)
+        dense_row = np.full(len(df), -1, dtype=np.int64)
+        dense_row[frequent] = np.arange(len(frequent))
+        dense = np.zeros((len(frequent), n_docs))
+        for r, t in enumerate(frequent.tolist()):
+            dense[r, indices[indptr[t]:indptr[t + 1]]] = data[indptr[t]:indptr[t + 1]]
+        return cls(indptr, indices, data, n_docs, dense_row, dense)
+
+    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.indptr, self.indices, self.data
+
+
+def _postings(m: TermMatrix, cols: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(documents, query weight × document weight) of the terms ``cols``, term by term."""
+    starts = m.indptr[cols]
+    lengths = m.indptr[cols + 1] - starts
     total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(n_docs)
     offsets = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    products = np.repeat(query.data, lengths) * data[offsets]
-    return np.bincount(indices[offsets], weights=products, minlength=n_docs)
+    return m.indices[offsets], np.repeat(weights, lengths) * m.data[offsets]
+
+
+def cosine_scores(query: QueryVector, m: TermMatrix) -> np.ndarray:
+    """Dot products of a query with every document.
+
+    Each document's sum adds the query's terms in ascending column order, starting from 0, as
+    scipy's sparse product does, so the scores are the same floats as ``query @ matrix.T``:
+    one ``bincount`` over the terms' postings, or — when common terms are stored dense — the
+    terms in order, dense rows added whole and runs of sparse terms with ``np.add.at``."""
+    cols, weights = query.indices, query.data
+    if len(cols) == 0:
+        return np.zeros(m.n_docs)
+    rows = m.dense_row[cols]
+    if not len(m.dense) or (rows < 0).all():
+        docs, products = _postings(m, cols, weights)
+        return np.bincount(docs, weights=products, minlength=m.n_docs)
+    acc = np.zeros(m.n_docs)
+    is_dense = rows >= 0
+    breaks = np.flatnonzero(np.diff(is_dense.astype(np.int8))) + 1
+    for lo, hi in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(cols)].tolist(), strict=True):
+        if is_dense[lo]:
+            for r, w in zip(rows[lo:hi].tolist(), weights[lo:hi].tolist(), strict=True):
+                acc += w * m.dense[r]
+        else:
+            docs, products = _postings(m, cols[lo:hi], weights[lo:hi])
+            np.add.at(acc, docs, products)
+    return acc
 
 
 def combine_scores(word: np.ndarray, char: np.ndarray, word_weight: float = WORD_WEIGHT) -> np.ndarray:
@@ -172,8 +220,8 @@ class RelevanceIndex:
         self.char_vocabulary_ = {t: i for i, t in enumerate(char_terms)}
         self.word_idf_, self.char_idf_ = word_idf, char_idf
         self.word_docs_ = word_docs            # document-major (CSR): a document's words
-        self.word_terms_ = word_terms_major    # term-major: a word's documents
-        self.char_terms_major_ = char_terms_major
+        self.word_terms_ = TermMatrix.build(word_terms_major, len(ids))   # term-major: a word's documents
+        self.char_terms_major_ = TermMatrix.build(char_terms_major, len(ids))
 
     # -- compatibility views (scipy, imported on demand) ------------------------------------
     @property
@@ -198,8 +246,7 @@ class RelevanceIndex:
         return self.transform_words(self.tokenizer_.words(query))
 
     def score_vectors(self, word: QueryVector, char: QueryVector) -> np.ndarray:
-        n = self.n_docs_
-        return combine_scores(cosine_scores(word, *self.word_terms_, n), cosine_scores(char, *self.char_terms_major_, n),
+        return combine_scores(cosine_scores(word, self.word_terms_), cosine_scores(char, self.char_terms_major_),
                               self.word_weight)
 
     def score(self, query: str | tuple[QueryVector, QueryVector]) -> np.ndarray:
@@ -266,8 +313,8 @@ class RelevanceIndex:
                 "word_weight": self.word_weight, "char_ngram_range": list(self.char_ngram_range)}
         arrays = {"meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8),
                   "word_idf": self.word_idf_, "char_idf": self.char_idf_}
-        for name, (indptr, indices, data) in (("word_docs", self.word_docs_), ("word_terms", self.word_terms_),
-                                              ("char_terms", self.char_terms_major_)):
+        for name, (indptr, indices, data) in (("word_docs", self.word_docs_), ("word_terms", self.word_terms_.csr()),
+                                              ("char_terms", self.char_terms_major_.csr())):
             arrays[f"{name}_indptr"], arrays[f"{name}_indices"], arrays[f"{name}_data"] = indptr, indices, data
         np.savez(f, **arrays)
 

@@ -60,11 +60,20 @@ def test_char_ngrams_equal_scikit_learns(fitted):
         assert sorted(char_ngrams(text, (1, 2))) == sorted(analyzer(text))
 
 
-def test_scores_equal_the_sparse_product(kb, fitted):
+@pytest.mark.parametrize("dense", [False, True])
+def test_scores_equal_the_sparse_product(kb, fitted, monkeypatch, dense):
+    if dense:  # common terms as dense rows, as on a large base
+        import policy_match.index as index_module
+
+        monkeypatch.setattr(index_module, "DENSE_MIN_DOCS", 10)
+        monkeypatch.setattr(index_module, "DENSE_SHARE", 20)
+        docs, ids = documents(kb)
+        fitted = RelevanceIndex().fit(docs, ids)
+        assert len(fitted.char_terms_major_.dense) and len(fitted.word_terms_.dense)
     word_t, char_t = fitted.word_matrix_.T.tocsr(), None
     from scipy import sparse
 
-    indptr, indices, data = fitted.char_terms_major_
+    indptr, indices, data = fitted.char_terms_major_.csr()
     char_t = sparse.csr_matrix((data, indices, indptr), shape=(len(fitted.char_terms_), fitted.n_docs_))
     tok = fitted.tokenizer_
     for text in query_texts(kb):
