@@ -425,6 +425,19 @@ class _Upgrades:
 
 # -- the compiled base ------------------------------------------------------------------------
 @dataclass
+class _Subset:
+    """Some condition columns: their rule nodes, and each item's range among them."""
+
+    nodes: np.ndarray
+    bounds: np.ndarray
+
+    @classmethod
+    def of(cls, mask: np.ndarray, cond_nodes: np.ndarray, item_starts: np.ndarray) -> _Subset:
+        cols = np.flatnonzero(mask)
+        return cls(cond_nodes[cols], np.searchsorted(cols, item_starts).astype(np.int64))
+
+
+@dataclass
 class CompiledBase:
     """Every item of a base as arrays (see the module docstring)."""
 
@@ -447,6 +460,10 @@ class CompiledBase:
     cond_applicant: np.ndarray
     n_checkable: np.ndarray
     has_applicant: np.ndarray
+    sub_checkable: _Subset
+    sub_specific: _Subset
+    sub_fixed: _Subset
+    sub_applicant: _Subset
     # amounts
     has_amount: np.ndarray
     guaranteed: np.ndarray
@@ -602,6 +619,10 @@ def compile_base(items: Sequence[ItemSpec]) -> CompiledBase:
         n_checkable=np.add.reduceat(checkable.astype(np.int64), starts[:-1]) if len(items) else np.zeros(0, np.int64),
         has_applicant=np.add.reduceat(applicant.astype(np.int64), starts[:-1]) > 0 if len(items) else
         np.zeros(0, bool),
+        sub_checkable=_Subset.of(checkable, cond_nodes_arr, starts),
+        sub_specific=_Subset.of(np.asarray(flags["specific"], dtype=bool), cond_nodes_arr, starts),
+        sub_fixed=_Subset.of(np.asarray(flags["fixed"], dtype=bool), cond_nodes_arr, starts),
+        sub_applicant=_Subset.of(applicant, cond_nodes_arr, starts),
         has_amount=has_amount, guaranteed=guaranteed, variants=variants, base_variant=base_variant,
         upgrades=_Upgrades(up_items, up_nodes, chosen, alt),
     )
@@ -695,14 +716,15 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
         return Features(empty.astype(np.int8), cond, empty, empty, empty.astype(int), empty.astype(int),
                         empty.astype(bool), empty.astype(np.int8), empty, empty, empty.astype(bool), empty, empty,
                         empty)
-    met = cond == MET_CODE
-    unmet_mask = cond == UNMET_CODE
-    unknown_mask = cond == UNKNOWN_CODE
-    counts = segment_counts(np.stack([
-        unmet_mask, unknown_mask, met & base.cond_checkable, met & base.cond_specific, met & base.cond_generic,
-        unmet_mask & base.cond_fixed_clause, unmet_mask & base.cond_applicant, unknown_mask & base.cond_applicant,
-    ]), base.item_starts)
-    n_unmet, n_unknown, checked_met, specific_met, generic_met, unmet_fixed, app_unmet, app_unknown = counts
+    n_unmet, n_unknown = segment_counts(np.stack([cond == UNMET_CODE, cond == UNKNOWN_CODE]), base.item_starts)
+    # the other counts only over the columns they can come from (each with its own item ranges)
+    checked_met = segment_counts(codes[:, base.sub_checkable.nodes] == MET_CODE, base.sub_checkable.bounds)
+    specific_met = segment_counts(codes[:, base.sub_specific.nodes] == MET_CODE, base.sub_specific.bounds)
+    generic_met = checked_met - specific_met
+    unmet_fixed = segment_counts(codes[:, base.sub_fixed.nodes] == UNMET_CODE, base.sub_fixed.bounds)
+    app = codes[:, base.sub_applicant.nodes]
+    app_unmet, app_unknown = segment_counts(np.stack([app == UNMET_CODE, app == UNKNOWN_CODE]),
+                                            base.sub_applicant.bounds)
     status = np.where(n_unmet > 0, UNMET_CODE, np.where(n_unknown > 0, UNKNOWN_CODE, MET_CODE)).astype(np.int8)
     with np.errstate(invalid="ignore", divide="ignore"):
         confirmation = np.where(base.n_checkable > 0, checked_met / base.n_checkable, NO_CHECKABLE_CONFIRMATION)

@@ -197,7 +197,7 @@ class RelevanceIndex:
         self.char_vectorizer_ = TfidfVectorizer(
             analyzer="char", ngram_range=self.char_ngram_range, lowercase=False, sublinear_tf=True, norm="l2",
         )
-        words = [tok.words(d) for d in documents]
+        words = tok.words_many(documents)
         word_matrix = self.word_vectorizer_.fit_transform(words)
         char_matrix = self.char_vectorizer_.fit_transform(["".join(w) for w in words])
         self._set_state(

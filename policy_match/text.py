@@ -149,9 +149,30 @@ class ChineseTokenizer:
         """
         return list(self._words_cached(text))
 
+    def words_many(self, texts) -> list[list[str]]:
+        """``words`` of each text, segmenting each distinct block only once (for fitting a base
+        whose items repeat titles, conditions and amount texts). jieba cuts a text block by
+        block (runs of the characters of its ``re_han_default``, and what lies between them)
+        and keeps no state from one block to the next, so this gives the very same words."""
+        memo: dict[str, tuple[str, ...]] = {}
+        out = []
+        for text in texts:
+            words: list[str] = []
+            for block in jieba.re_han_default.split(normalize(text)):
+                if block:
+                    hit = memo.get(block)
+                    if hit is None:
+                        hit = memo[block] = self._segment_normalized(block)
+                    words.extend(hit)
+            out.append(words)
+        return out
+
     def _segment(self, text: str) -> tuple[str, ...]:
+        return self._segment_normalized(normalize(text))
+
+    def _segment_normalized(self, text: str) -> tuple[str, ...]:
         out: list[str] = []
-        for raw in self._jieba.lcut_for_search(normalize(text), HMM=True):
+        for raw in self._jieba.lcut_for_search(text, HMM=True):
             word = raw.strip()
             if not word or not _KEEP.search(word):
                 continue

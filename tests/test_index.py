@@ -183,3 +183,9 @@ def test_search_orders_ties_stably(fitted):
     scores = [s for _, s in hits]
     assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
     assert np.all(fitted.score("") == 0)
+
+
+def test_blockwise_segmentation_gives_the_same_words(kb):
+    tok = default_tokenizer()
+    texts = query_texts(kb) + documents(kb)[0] + ["Ａ股上市，IPO辅导；9610模式\n\n跨境电商B2B出口", "，，。", "　", "x-y_z.1%"]
+    assert tok.words_many(texts) == [tok.words(t) for t in texts]
