@@ -151,19 +151,25 @@ def warm(repeats: int = 7) -> dict:
         **{b.name: (lambda i, b=b: b(queries[i])) for b in baselines},
     }
     times: dict[str, list[float]] = {name: [] for name in systems}
+    cpu: dict[str, list[float]] = {name: [] for name in systems}
     for _ in range(repeats):
         for i in range(len(profiles)):
             for name, call in systems.items():  # in turns, so that host load hits all alike
                 tok._words_cached.cache_clear()
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 call(i)
                 times[name].append((time.perf_counter() - t) * 1000)
+                cpu[name].append((time.process_time() - c) * 1000)
     out = {}
     base_p50 = percentiles(times[baselines[0].name])[0]
+    base_cpu = percentiles(cpu[baselines[0].name])[0]
     for name, ts in times.items():
         p50, p95 = percentiles(ts)
-        out[name] = {"p50_ms": round(p50, 3), "p95_ms": round(p95, 3), "p50_vs_plain_tfidf": round(p50 / base_p50, 2)}
+        c50 = percentiles(cpu[name])[0]
+        out[name] = {"p50_ms": round(p50, 3), "p95_ms": round(p95, 3), "cpu_p50_ms": round(c50, 3),
+                     "p50_vs_plain_tfidf": round(p50 / base_p50, 2), "cpu_vs_plain_tfidf": round(c50 / base_cpu, 2)}
     out["warm_match_p50_ms"] = out["policy-match match()"]["p50_ms"]
+    out["warm_load_average"] = os.getloadavg()[0]
     return out
 
 
@@ -222,29 +228,37 @@ def scaling_one(n_items: int, n_firms: int) -> dict:
     """One size, in this process (the driver runs each in a fresh one)."""
     from policy_match.matcher import Matcher
 
-    kb = synthetic_base(n_items)
-    items = sum(len(p.items) for p in kb.policies)
     t = time.perf_counter()
+    kb = synthetic_base(n_items)
+    build_s = time.perf_counter() - t
+    items = sum(len(p.items) for p in kb.policies)
+    t, c = time.perf_counter(), time.process_time()
     matcher = Matcher().fit(kb)
-    fit_s = time.perf_counter() - t
+    fit_s, fit_cpu_s = time.perf_counter() - t, time.process_time() - c
     rss_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     firms = unique_firms(eval_profiles(), n_firms)
     for p in firms[:5]:
         matcher.match(p, as_of=AS_OF)
-    plain, shown = [], []
+    plain, shown, plain_cpu, shown_cpu = [], [], [], []
     for p in firms:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         matcher.match(p, as_of=AS_OF)
         plain.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
+        plain_cpu.append((time.process_time() - c) * 1000)
+        t, c = time.perf_counter(), time.process_time()
         matcher.match(p, as_of=AS_OF, top=10).to_dict()
         shown.append((time.perf_counter() - t) * 1000)
+        shown_cpu.append((time.process_time() - c) * 1000)
     p50, p95 = percentiles(plain)
     s50, s95 = percentiles(shown)
-    return {"items": items, "fit_s": round(fit_s, 2), "rss_after_fit_mb": round(rss_fit),
+    return {"items": items, "build_base_s": round(build_s, 1), "fit_s": round(fit_s, 2),
+            "fit_cpu_s": round(fit_cpu_s, 2), "rss_after_fit_mb": round(rss_fit),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "match_p50_ms": round(p50, 2), "match_p95_ms": round(p95, 2),
-            "top10_explained_p50_ms": round(s50, 2), "top10_explained_p95_ms": round(s95, 2)}
+            "match_cpu_p50_ms": round(percentiles(plain_cpu)[0], 2),
+            "top10_explained_p50_ms": round(s50, 2), "top10_explained_p95_ms": round(s95, 2),
+            "top10_explained_cpu_p50_ms": round(percentiles(shown_cpu)[0], 2),
+            "load_average": os.getloadavg()[0]}
 
 
 def scaling(sizes: list[int], n_firms: int) -> dict:

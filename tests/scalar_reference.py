@@ -41,6 +41,8 @@ class ScalarItem:
     fixed_score: float
     money: float
     near_miss: bool
+    in_scope: bool
+    applicant: int  # code of the applicant conditions' verdicts (min), -1 without one
 
     def score(self, relevance_raw: float) -> float:
         return self.fixed_score + firm_text_score(relevance_feature(relevance_raw), self.evidence, self.money)
@@ -67,7 +69,12 @@ def scalar_item(conditions, item, profile: Profile) -> ScalarItem:
         fixed_score=fixed_score(status, confirmation_feature(results), evidence),
         money=money_feature(potential) if status != "ineligible" else 0.0,
         near_miss=_near_miss_unmet(status, potential, [r.to_dict() for r in results]) is not None,
+        in_scope=all(r.verdict == MET for r in results if r.condition.clause == "适用范围"),
+        applicant=min((CODES[r.verdict] for r in results if r.condition.kind == "applicant"), default=-1),
     )
+
+
+CODES = {"unmet": 0, "unknown": 1, "met": 2}
 
 
 def _thresholds(kb) -> dict[str, list[float]]:

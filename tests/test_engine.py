@@ -59,6 +59,11 @@ def assert_parity(matcher: Matcher, profiles, relevance_seed: int = 3) -> int:
             assert features.specific_met[p, i] == ref.specific_met, where
             assert features.fixed_score[p, i] == ref.fixed_score, where
             assert features.money[p, i] == ref.money, where
+            near = (features.status[p, i] == 0 and features.potential[p, i] > 0 and 1 <= features.unmet[p, i] <= 2
+                    and not features.unmet_fixed[p, i])
+            assert near == ref.near_miss, where
+            assert bool(features.in_scope[p, i]) == ref.in_scope, where
+            assert features.applicant[p, i] == ref.applicant, where
             assert float(got_scores[p, i]) == round(ref.score(float(relevance[p, i])), 4), where
             checked += 1
     return checked
