@@ -759,6 +759,13 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
                     from_inputs, potential, money, fixed, in_scope=in_scope)
 
 
+def row_features(f: Features, i: int, copy: bool = True) -> Features:
+    """Profile ``i``'s features as 1-D arrays over items (copies unless ``copy=False``: a view
+    keeps the whole chunk's arrays alive)."""
+    take = (lambda a: a[i].copy()) if copy else (lambda a: a[i])
+    return Features(*(take(getattr(f, name)) for name in Features.__dataclass_fields__))
+
+
 def _amounts(base: CompiledBase, enc: EncodedProfiles, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(high, from_inputs) per (profile, item): ``amounts.evaluate_amount`` in arrays."""
     P = enc.X.shape[0]

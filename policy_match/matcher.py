@@ -171,6 +171,15 @@ class MatchResult:
         return self._near_misses
 
     @property
+    def item_features(self) -> ItemFeatures | None:
+        """The engine's view of every item of the base for this firm, as arrays (row k: the k-th
+        of ``Matcher.pairs_``) — what ranking and advice are computed from, without text."""
+        if self._explain is None:
+            return None
+        r = self._explain
+        return ItemFeatures(r.features, r.scores, r.relevance, r.live.item_live, r.near)
+
+    @property
     def ranking(self) -> list[str]:
         """Policy ids best first, without building any explanation."""
         if self._explain is not None:
@@ -298,14 +307,15 @@ class Matcher:
         # Near misses: ruled out by one or two conditions the firm could change, and paying something.
         near = ((f.status == engine.UNMET_CODE) & (f.potential > 0) & (f.unmet >= 1) & (f.unmet <= 2)
                 & ~f.unmet_fixed & live.item_live)
-        # Each result keeps its own rows (a view would keep the whole chunk's arrays alive).
-        own = (lambda a: a) if len(chunk) == 1 else np.copy
+        copy = len(chunk) > 1  # each result keeps its own rows, not the chunk's arrays
         for i, parsed in enumerate(chunk):
             shown = np.flatnonzero(policy_status[i] >= 0)
             order = shown[np.lexsort((shown, -policy_score[i, shown], policy_status[i, shown] == 0))]
             ranked = _Ranked(self, parsed.profile, day, live, order if top is None else order[:top],
-                             status=own(f.status[i]), scores=own(scores[i]), relevance=own(relevance[i]),
-                             potential=own(f.potential[i]), near=own(near[i]), word_vector=word_vectors[i])
+                             features=engine.row_features(f, i, copy),
+                             scores=scores[i].copy() if copy else scores[i],
+                             relevance=relevance[i].copy() if copy else relevance[i],
+                             near=near[i].copy() if copy else near[i], word_vector=word_vectors[i])
             yield MatchResult(as_of=day, profile=parsed.profile, warnings=list(parsed.warnings), explain=ranked)
 
     # -- explanations (only for what is shown) ---------------------------------------------
@@ -333,6 +343,21 @@ class Matcher:
         )
 
 
+@dataclass(frozen=True)
+class ItemFeatures:
+    """One firm's per-item arrays (see ``policy_match.engine.Features``): the features, the
+    rounded score, the raw relevance, whether the item is shown at the date, and whether it is a
+    near miss. Condition verdict codes of item k: ``features.condition_codes[
+    matcher.engine_.condition_slice(k)]`` (in the order of ``matcher.item_conditions_[k]``, then
+    a government applicant's 申报主体 condition)."""
+
+    features: engine.Features
+    score: np.ndarray
+    relevance: np.ndarray
+    shown: np.ndarray
+    near_miss: np.ndarray
+
+
 @dataclass
 class _LiveSet:
     policies: dict[str, _Live]
@@ -353,11 +378,12 @@ class _Ranked:
     """One firm's ranking from the engine, and the explanations built from it on demand."""
 
     def __init__(self, matcher: Matcher, profile: Profile, day: date, live: _LiveSet, policy_order: np.ndarray, *,
-                 status: np.ndarray, scores: np.ndarray, relevance: np.ndarray, potential: np.ndarray,
-                 near: np.ndarray, word_vector):
+                 features: engine.Features, scores: np.ndarray, relevance: np.ndarray, near: np.ndarray, word_vector):
         self.matcher, self.profile, self.day, self.live = matcher, profile, day, live
         self.policy_order = policy_order
-        self.status, self.scores, self.relevance, self.potential = status, scores, relevance, potential
+        self.features = features
+        self.status, self.potential = features.status, features.potential
+        self.scores, self.relevance = scores, relevance
         self.near, self.word_vector = near, word_vector
         self._entries: dict[int, tuple[dict[str, Any], _Explained]] = {}
         self._terms: dict[int, list[str]] | None = None

@@ -179,3 +179,39 @@ def test_python_round_is_reproduced_at_ties():
     values = np.array([0.03125, 0.00005, 1.00005, 0.12345, 2.675, 0.88125, -0.03125, 0.5, 1e-9])
     assert py_round(values, 4).tolist() == [round(v, 4) for v in values.tolist()]
     assert py_round(values, 2).tolist() == [round(v, 2) for v in values.tolist()]
+
+
+def test_item_features_agree_with_the_explained_results(matcher):
+    """What the advice layer reads (arrays per item) says what the explained results say."""
+    for profile in eval_profiles()[:10]:
+        result = matcher.match(profile, as_of="2026-11-27")
+        feats = result.item_features
+        rows = {it.item_id: k for k, (_, it) in enumerate(matcher.pairs_)}
+        shown = 0
+        for pol in result.results:
+            for entry in pol["items"]:
+                k = rows[entry["item_id"]]
+                assert feats.shown[k]
+                assert STATUSES[feats.features.status[k]] == entry["status"]
+                assert float(feats.score[k]) == entry["score"]
+                verdicts = [VERDICTS[c] for c in feats.features.condition_codes[matcher.engine_.condition_slice(k)]]
+                assert verdicts == [c["verdict"] for c in entry["conditions"]]
+                amount = entry["amount_wan"]
+                high = float(feats.features.amount_high[k])
+                assert (amount is None) == math.isnan(high)
+                if amount is not None and entry["status"] != "ineligible":
+                    assert amount["high"] == round(high, 2) and amount["low"] == round(float(feats.features.amount_low[k]), 2)
+                shown += 1
+        assert shown == int(feats.shown.sum())
+        assert {n["item_id"] for n in result.near_misses} <= {it.item_id for k, (_, it) in enumerate(matcher.pairs_)
+                                                              if feats.near_miss[k]}
+        assert result.ranking == [r["policy_id"] for r in result.results]
+
+
+def test_top_lists_the_best_policies_only(matcher):
+    full = matcher.match(eval_profiles()[0], as_of="2026-11-27")
+    top = matcher.match(eval_profiles()[0], as_of="2026-11-27", top=3)
+    assert [r["policy_id"] for r in top.results] == [r["policy_id"] for r in full.results[:3]]
+    assert top.results == full.results[:3] and top.near_misses == full.near_misses
+    with pytest.raises(ValueError, match="top"):
+        matcher.match({}, top=0)
