@@ -95,8 +95,8 @@ class ChineseTokenizer:
             if len(word) > 1 and not _ASCII_WORD.match(word):
                 self._jieba.add_word(word, freq=2000)
         j = self._jieba
-        state = (j.FREQ, j.total, j.user_word_tag_tab, sorted(w for w, f in j.FREQ.items() if f == 0 and w in
-                                                              self._user_words()))
+        forced = self._user_words()
+        state = (j.FREQ, j.total, j.user_word_tag_tab, sorted(w for w in forced if j.FREQ.get(w) == 0))
         cache.write(_DICT_CACHE.format(key=self.fingerprint()), lambda f: f.write(marshal.dumps(state)))
 
     def _user_words(self) -> set[str]:
