@@ -53,6 +53,10 @@ _CATEGORY_KINDS = {"choice", "str"}
 _CONST, _NUM, _CAT, _LIST, _PY, _ALL, _ANY, _NOT = range(8)
 _FORMULA_TYPES = {"fixed": 0, "rate": 1, "per_unit": 2, "bands": 3, "step": 4}
 _EXACT_INT = 2**53
+# A handful of ranges: one reduceat is fewer numpy calls; many: counting is cheaper (reduceat pays per range).
+REDUCEAT_MAX_RANGES = 64
+# Up to this many (profile, item) cells, amount upgrades and log1p are done in plain Python.
+PYTHON_CELLS = 64
 
 
 @dataclass(frozen=True)
@@ -427,17 +431,33 @@ class _Upgrades:
 
 
 # -- the compiled base ------------------------------------------------------------------------
-@dataclass
-class _Subset:
-    """Some condition columns: their rule nodes, and each item's range among them."""
+# The per-item counts evaluate() takes: (name, which condition columns, verdict code counted).
+_COUNTS = (("unmet", "all", UNMET_CODE), ("unknown", "all", UNKNOWN_CODE), ("checked_met", "checkable", MET_CODE),
+           ("specific_met", "specific", MET_CODE), ("unmet_fixed", "fixed", UNMET_CODE),
+           ("applicant_unmet", "applicant", UNMET_CODE), ("applicant_unknown", "applicant", UNKNOWN_CODE),
+           ("scope_unmet", "scope", UNMET_CODE), ("scope_unknown", "scope", UNKNOWN_CODE))
 
-    nodes: np.ndarray
-    bounds: np.ndarray
+
+@dataclass
+class _Counts:
+    nodes: np.ndarray   # rule node of each counted column (the counts' columns end to end)
+    code: np.ndarray    # the verdict code each column counts
+    starts: np.ndarray  # (n_counts × n_items) running-sum positions where each item's range starts ...
+    ends: np.ndarray    # ... and ends
 
     @classmethod
-    def of(cls, mask: np.ndarray, cond_nodes: np.ndarray, item_starts: np.ndarray) -> _Subset:
-        cols = np.flatnonzero(mask)
-        return cls(cond_nodes[cols], np.searchsorted(cols, item_starts).astype(np.int64))
+    def build(cls, masks: dict[str, np.ndarray], cond_nodes: np.ndarray, item_starts: np.ndarray) -> _Counts:
+        nodes, code, starts, ends, offset = [], [], [], [], 0
+        for _name, subset, verdict in _COUNTS:
+            cols = np.flatnonzero(masks[subset])
+            bounds = np.searchsorted(cols, item_starts) + offset
+            nodes.append(cond_nodes[cols])
+            code.append(np.full(len(cols), verdict, dtype=np.int8))
+            starts.append(bounds[:-1])
+            ends.append(bounds[1:])
+            offset += len(cols)
+        return cls(np.concatenate(nodes), np.concatenate(code), np.concatenate(starts).astype(np.int64),
+                   np.concatenate(ends).astype(np.int64))
 
 
 @dataclass
@@ -463,11 +483,7 @@ class CompiledBase:
     cond_applicant: np.ndarray
     n_checkable: np.ndarray
     has_applicant: np.ndarray
-    sub_checkable: _Subset
-    sub_specific: _Subset
-    sub_fixed: _Subset
-    sub_applicant: _Subset
-    sub_scope: _Subset
+    counts: _Counts
     # amounts
     has_amount: np.ndarray
     guaranteed: np.ndarray
@@ -624,11 +640,10 @@ def compile_base(items: Sequence[ItemSpec]) -> CompiledBase:
         n_checkable=np.add.reduceat(checkable.astype(np.int64), starts[:-1]) if len(items) else np.zeros(0, np.int64),
         has_applicant=np.add.reduceat(applicant.astype(np.int64), starts[:-1]) > 0 if len(items) else
         np.zeros(0, bool),
-        sub_checkable=_Subset.of(checkable, cond_nodes_arr, starts),
-        sub_specific=_Subset.of(np.asarray(flags["specific"], dtype=bool), cond_nodes_arr, starts),
-        sub_fixed=_Subset.of(np.asarray(flags["fixed"], dtype=bool), cond_nodes_arr, starts),
-        sub_applicant=_Subset.of(applicant, cond_nodes_arr, starts),
-        sub_scope=_Subset.of(np.asarray(flags["scope"], dtype=bool), cond_nodes_arr, starts),
+        counts=_Counts.build({
+            "all": np.ones(len(cond_nodes_arr), dtype=bool), "checkable": checkable,
+            "specific": np.asarray(flags["specific"], dtype=bool), "fixed": np.asarray(flags["fixed"], dtype=bool),
+            "applicant": applicant, "scope": np.asarray(flags["scope"], dtype=bool)}, cond_nodes_arr, starts),
         has_amount=has_amount, guaranteed=guaranteed, variants=variants, base_variant=base_variant,
         upgrades=_Upgrades(up_items, up_nodes, chosen, alt),
     )
@@ -668,12 +683,18 @@ def evaluate_nodes(base: CompiledBase, enc: EncodedProfiles) -> np.ndarray:
     for lv in base.levels:
         if len(lv.all_children):  # AND = min: unmet if any child is, else unknown if any is, else met
             kids = codes[:, lv.all_children]
-            n = segment_counts(np.stack([kids == UNMET_CODE, kids == UNKNOWN_CODE]), lv.all_bounds)
-            codes[:, lv.all_slice] = np.where(n[0] > 0, UNMET_CODE, np.where(n[1] > 0, UNKNOWN_CODE, MET_CODE))
+            if len(lv.all_bounds) <= REDUCEAT_MAX_RANGES:
+                codes[:, lv.all_slice] = np.minimum.reduceat(kids, lv.all_bounds[:-1], axis=1)
+            else:
+                n = segment_counts(np.stack([kids == UNMET_CODE, kids == UNKNOWN_CODE]), lv.all_bounds)
+                codes[:, lv.all_slice] = np.where(n[0] > 0, UNMET_CODE, np.where(n[1] > 0, UNKNOWN_CODE, MET_CODE))
         if len(lv.any_children):  # OR = max: met if any child is, else unknown if any is, else unmet
             kids = codes[:, lv.any_children]
-            n = segment_counts(np.stack([kids == MET_CODE, kids == UNKNOWN_CODE]), lv.any_bounds)
-            codes[:, lv.any_slice] = np.where(n[0] > 0, MET_CODE, np.where(n[1] > 0, UNKNOWN_CODE, UNMET_CODE))
+            if len(lv.any_bounds) <= REDUCEAT_MAX_RANGES:
+                codes[:, lv.any_slice] = np.maximum.reduceat(kids, lv.any_bounds[:-1], axis=1)
+            else:
+                n = segment_counts(np.stack([kids == MET_CODE, kids == UNKNOWN_CODE]), lv.any_bounds)
+                codes[:, lv.any_slice] = np.where(n[0] > 0, MET_CODE, np.where(n[1] > 0, UNKNOWN_CODE, UNMET_CODE))
         if len(lv.not_children):
             codes[:, lv.not_slice] = MET_CODE - codes[:, lv.not_children]
     return codes
@@ -723,17 +744,16 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
         return Features(empty.astype(np.int8), cond, empty, empty, empty.astype(int), empty.astype(int),
                         empty.astype(bool), empty.astype(np.int8), empty, empty, empty.astype(bool), empty, empty,
                         empty, empty.astype(bool))
-    n_unmet, n_unknown = segment_counts(np.stack([cond == UNMET_CODE, cond == UNKNOWN_CODE]), base.item_starts)
-    # the other counts only over the columns they can come from (each with its own item ranges)
-    checked_met = segment_counts(codes[:, base.sub_checkable.nodes] == MET_CODE, base.sub_checkable.bounds)
-    specific_met = segment_counts(codes[:, base.sub_specific.nodes] == MET_CODE, base.sub_specific.bounds)
+    # Every per-item count in one pass: for each count, the condition columns it can come from
+    # (laid end to end), the verdict code it counts, and each item's range among them.
+    C = base.counts
+    running = np.zeros((codes.shape[0], len(C.nodes) + 1), dtype=np.int32)
+    np.cumsum(codes[:, C.nodes] == C.code, axis=1, dtype=np.int32, out=running[:, 1:])
+    counts = (running[:, C.ends] - running[:, C.starts]).reshape(codes.shape[0], len(_COUNTS), base.n_items)
+    (n_unmet, n_unknown, checked_met, specific_met, unmet_fixed, app_unmet, app_unknown, scope_unmet,
+     scope_unknown) = (counts[:, k] for k in range(len(_COUNTS)))
     generic_met = checked_met - specific_met
-    unmet_fixed = segment_counts(codes[:, base.sub_fixed.nodes] == UNMET_CODE, base.sub_fixed.bounds)
-    app = codes[:, base.sub_applicant.nodes]
-    app_unmet, app_unknown = segment_counts(np.stack([app == UNMET_CODE, app == UNKNOWN_CODE]),
-                                            base.sub_applicant.bounds)
-    scope = codes[:, base.sub_scope.nodes]
-    in_scope = segment_counts(scope != MET_CODE, base.sub_scope.bounds) == 0
+    in_scope = (scope_unmet == 0) & (scope_unknown == 0)
     status = np.where(n_unmet > 0, UNMET_CODE, np.where(n_unknown > 0, UNKNOWN_CODE, MET_CODE)).astype(np.int8)
     with np.errstate(invalid="ignore", divide="ignore"):
         confirmation = np.where(base.n_checkable > 0, checked_met / base.n_checkable, NO_CHECKABLE_CONFIRMATION)
@@ -779,7 +799,9 @@ def _amounts(base: CompiledBase, enc: EncodedProfiles, codes: np.ndarray) -> tup
     high[:, money] = np.where(valid[:, own], total[:, own], np.nan)
     from_inputs[:, money] = inputs[:, own]
     U = base.upgrades
-    if len(U.items):
+    if len(U.items) and P * len(U.items) <= PYTHON_CELLS:
+        _upgrades_python(U, codes, total, valid, inputs, high, from_inputs)
+    elif len(U.items):
         verdict = codes[:, U.nodes]  # (P, n, K)
         K = U.nodes.shape[1]
         is_met = verdict == MET_CODE
@@ -808,10 +830,34 @@ def _log1p(x: np.ndarray) -> np.ndarray:
     the distinct positive values only: amounts repeat a lot."""
     out = np.zeros(x.shape)
     positive = x > 0
-    if positive.any():
+    n = int(np.count_nonzero(positive))
+    if n and n <= PYTHON_CELLS:
+        out[positive] = [math.log1p(v) for v in x[positive].tolist()]
+    elif n:
         values, inverse = np.unique(x[positive], return_inverse=True)
         out[positive] = np.asarray([math.log1p(v) for v in values.tolist()])[inverse]
     return out
+
+
+def _upgrades_python(U: _Upgrades, codes, total, valid, inputs, high, from_inputs) -> None:
+    """The same choice as the array version, item by item (few items: fewer numpy calls)."""
+    K = U.nodes.shape[1]
+    nodes = U.nodes.tolist()
+    for p in range(codes.shape[0]):
+        verdict_row = codes[p].tolist()
+        total_row, valid_row, inputs_row = total[p].tolist(), valid[p].tolist(), inputs[p].tolist()
+        for r, item in enumerate(U.items.tolist()):
+            verdicts = [verdict_row[n] for n in nodes[r]]
+            j = next((k for k, v in enumerate(verdicts) if v == MET_CODE), K)
+            pending = next((k for k, v in enumerate(verdicts[:j]) if v == UNKNOWN_CODE), None)
+            c = int(U.chosen[r, j])
+            h, fi = (total_row[c], inputs_row[c]) if valid_row[c] else (math.nan, inputs_row[c])
+            if pending is not None:
+                a = int(U.alt[r, pending, j])
+                if valid_row[a] and (not valid_row[c] or total_row[a] > total_row[c]):
+                    h, fi = total_row[a], False
+            high[p, item] = h
+            from_inputs[p, item] = fi
 
 
 def relevance_feature(raw: np.ndarray) -> np.ndarray:

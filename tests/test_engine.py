@@ -215,3 +215,30 @@ def test_top_lists_the_best_policies_only(matcher):
     assert top.results == full.results[:3] and top.near_misses == full.near_misses
     with pytest.raises(ValueError, match="top"):
         matcher.match({}, top=0)
+
+
+def test_every_evaluation_path_gives_the_same_features(kb, exotic_matcher, monkeypatch):
+    """Small inputs take plain-Python or reduceat shortcuts, large ones array counting: all agree."""
+    import policy_match.engine as engine_module
+    from policy_match.engine import Features
+
+    base = compile_base(specs_of(exotic_matcher))
+    profiles = eval_profiles() + random_profiles(kb, 200, seed=7)
+
+    def run(one_by_one: bool) -> list[Features]:
+        if one_by_one:
+            return [evaluate(base, encode_profiles([p], base.layout)) for p in profiles]
+        whole = evaluate(base, encode_profiles(profiles, base.layout))
+        return [Features(*(getattr(whole, n)[i:i + 1] for n in Features.__dataclass_fields__))
+                for i in range(len(profiles))]
+
+    runs = [run(False), run(True)]
+    monkeypatch.setattr(engine_module, "REDUCEAT_MAX_RANGES", 0)
+    monkeypatch.setattr(engine_module, "PYTHON_CELLS", 0)
+    runs += [run(False), run(True)]
+    monkeypatch.setattr(engine_module, "PYTHON_CELLS", 10**9)
+    runs.append(run(False))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            for name in Features.__dataclass_fields__:
+                np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
