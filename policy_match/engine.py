@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .amounts import _cap_for  # what one period pays when the base is unknown: the reference's rule
 from .fields import LIST_VOCABULARIES, PROFILE_FIELDS
 from .rules import MET, UNKNOWN, UNMET, _leaf
 from .schema import Amount, Condition, Formula, Rule
@@ -246,13 +247,6 @@ def encode_profiles(profiles: Sequence[Any], layout: ProfileLayout) -> EncodedPr
 
 
 # -- amounts ------------------------------------------------------------------------------
-def _cap_for(formula: Formula, cap_wan: float | None) -> float | None:
-    """As ``amounts._cap_for``: what one period can pay when the base is unknown."""
-    from .amounts import _cap_for as reference
-
-    return reference(formula, cap_wan)
-
-
 @dataclass
 class _ByType:
     """Variant columns of each formula type, with their parameters."""
@@ -472,15 +466,16 @@ class CompiledBase:
     lst: tuple[slice, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     py: tuple[slice, list[Rule]]
     levels: list[_Level]
-    # conditions, gathered per item (each item's range ends with a padding 'met' column)
+    # Condition columns, item by item (item k: columns item_starts[k] .. item_starts[k + 1] - 2, then
+    # a padding 'met' column); per column: its rule node and what kind of condition it is.
     cond_nodes: np.ndarray
     item_starts: np.ndarray
-    cond_checkable: np.ndarray
-    cond_evidence: np.ndarray
-    cond_specific: np.ndarray
-    cond_generic: np.ndarray   # a checkable condition on generic facts only (evidence 0.5)
-    cond_fixed_clause: np.ndarray
-    cond_applicant: np.ndarray
+    cond_checkable: np.ndarray  # has a machine rule with at least one leaf
+    cond_evidence: np.ndarray   # weight in evidence_feature when met: 1 specific, 0.5 generic, 0
+    cond_specific: np.ndarray   # checkable, on specific facts (or a town record's scope)
+    cond_generic: np.ndarray    # checkable, on generic facts only (GENERIC_FIELDS)
+    cond_fixed_clause: np.ndarray  # 申报主体 / 适用范围: a firm cannot change it
+    cond_applicant: np.ndarray     # kind 'applicant'
     n_checkable: np.ndarray
     has_applicant: np.ndarray
     counts: _Counts
