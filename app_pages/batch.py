@@ -9,7 +9,6 @@ from app_pages.common import (
     MAX_UPLOAD_MB,
     UPLOAD_TYPES,
     error_frame,
-    fmt_wan,
     load_batch_upload,
     md,
     run_batch_matching,
@@ -20,6 +19,7 @@ from app_pages.common import (
 )
 from policy_match.fields import field_label
 from policy_match.io import InputError
+from policy_match.wording import fmt_wan
 
 KEY = "batch"
 STATE = f"{KEY}_state"
@@ -71,13 +71,14 @@ if state is not None:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("成功匹配企业", result.ok_rows)
     m2.metric("校验失败行", failed_rows)
-    m3.metric("可申请政策（合计）", int(sum(s["可申请政策数"] for s in result.summaries)))
-    m4.metric("估计最高可得（合计）", fmt_wan(sum(s["最高可得(万元)"] for s in result.summaries)))
-    st.caption(f"政策基准日 {result.as_of.isoformat()}；金额单位万元，“最高可得”为政策上限估算，实际以评审核定为准。")
+    m3.metric("有推荐申报政策的企业", int(sum(s["推荐申报政策数"] > 0 for s in result.summaries)))
+    m4.metric("可以预期（合计）", fmt_wan(sum(s["可以预期(万元)"] for s in result.summaries)))
+    st.caption(f"政策基准日 {result.as_of.isoformat()}；金额单位万元，只计入推荐申报的事项。“竞争性最高可争取”合计 "
+               f"{fmt_wan(sum(s['竞争性最高可争取(万元)'] for s in result.summaries))}，为“最高/不超过”额度，实际以评审核定为准。")
 
     st.markdown("#### 企业汇总")
     st.dataframe(pd.DataFrame(result.summaries), hide_index=True, width="stretch", key=f"{KEY}_summary")
-    st.markdown("#### 按镇街汇总：还没领到的钱")
+    st.markdown("#### 按镇街汇总：有政策可用的企业和还没领到的钱")
     st.dataframe(towns, hide_index=True, width="stretch", key=f"{KEY}_towns")
     if result.errors:
         st.markdown("#### 校验失败的行")

@@ -10,26 +10,25 @@ Reused by the visits page:
 - ``profile_form(key_prefix, defaults) -> dict | None``: the raw profile dict on submit;
 - ``run_match(raw, as_of=..., include_expired=...) -> dict`` (raises ``ProfileError``);
 - ``render_profile_problems(problems)``: the Chinese error box for a ``ProfileError``;
-- ``render_results(result_dict, key_prefix=...)``: summary, cards, near misses, chart.
+- result rendering is in ``app_pages.cards`` (``render_results``).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from policy_match.fields import LISTING_STAGES, PROFILE_FIELDS, QUALIFICATIONS, SECTORS, TOWNS, field_label
 from policy_match.io import (
-    STATUS_ZH,
-    VALIDITY_ZH,
+    TOWN_COLUMNS,
     BatchInput,
     BatchResult,
     InputError,
@@ -37,6 +36,7 @@ from policy_match.io import (
     read_table,
     run_batch,
     template_frame,
+    town_rows,
     write_workbook,
 )
 from policy_match.knowledge import KnowledgeBase, bundled_knowledge_base
@@ -65,16 +65,7 @@ def get_knowledge_base() -> KnowledgeBase:
 
 UNSET = "未填写"
 YES_NO = (UNSET, "是", "否")
-STATUS_COLOR = {"eligible": "green", "possible": "orange", "ineligible": "gray"}
-# Material icons ship with Streamlit (no emoji font or network needed).
-STATUS_ICON = {
-    "eligible": ":green[:material/check_circle:]",
-    "possible": ":orange[:material/help:]",
-    "ineligible": ":gray[:material/block:]",
-}
 VALIDITY_COLOR = {"current": "green", "expired": "red", "unknown": "yellow"}
-VERDICT_ICON = {"met": "✔", "unmet": "✘", "unknown": "?"}
-VERDICT_ZH = {"met": "满足", "unmet": "不满足", "unknown": "待确认"}
 PACKAGE_ZH = {"confirmed": "是（已确认）", "probable": "很可能", "no": "否"}
 LEVEL_ZH = {"city": "市级", "province": "省级", "town": "镇街级"}
 CONFIDENCE_ZH = {
@@ -128,28 +119,6 @@ def md(text: object) -> str:
     as typed, never parsed as HTML, a link, emphasis, LaTeX (``$``) or a colour directive.
     """
     return _MD_PUNCT.sub(r"\\\1", str(text)).replace("\n", "  \n")
-
-
-def fmt_wan(x: float | int | None) -> str:
-    if x is None:
-        return "—"
-    r = round(float(x), 2)
-    text = f"{int(r)}" if r.is_integer() else f"{r:.2f}".rstrip("0").rstrip(".")
-    return f"{text} 万元"
-
-
-def amount_text(amount: dict[str, Any] | None) -> str:
-    """A policy's or item's range in words."""
-    if amount is None:
-        return "金额未公开或非资金类支持"
-    low, high = amount.get("low", 0) or 0, amount.get("high", 0) or 0
-    if high <= 0:
-        return "按现有信息暂无可计入金额"
-    if low >= high:
-        return fmt_wan(high)
-    if low <= 0:
-        return f"最高 {fmt_wan(high)}"
-    return f"{fmt_wan(low).removesuffix(' 万元')}–{fmt_wan(high)}"
 
 
 def link(src: str, label: str | None = None) -> str:
@@ -309,204 +278,6 @@ def render_profile_problems(problems: list[FieldProblem]) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------------------
-
-
-def result_totals(result: dict[str, Any]) -> dict[str, float | int]:
-    live = [r for r in result["results"] if r["status"] != "ineligible"]
-    return {
-        "eligible": sum(r["status"] == "eligible" for r in live),
-        "possible": sum(r["status"] == "possible" for r in live),
-        "high": round(sum((r["amount_wan"] or {}).get("high", 0) or 0 for r in live), 2),
-        "low": round(sum((r["amount_wan"] or {}).get("low", 0) or 0 for r in live), 2),
-    }
-
-
-def money_frame(result: dict[str, Any]) -> pd.DataFrame:
-    """Money by policy (万元), for the chart: policies the firm may use, with an amount."""
-    rows = []
-    for r in result["results"]:
-        a = r["amount_wan"] or {}
-        if r["status"] != "ineligible" and (a.get("high") or 0) > 0:
-            rows.append({"政策": r.get("short_title") or r["title"], "最高可得（万元）": a["high"],
-                         "确定可得（万元）": a.get("low", 0), "结论": STATUS_ZH[r["status"]]})
-    return pd.DataFrame(rows, columns=["政策", "最高可得（万元）", "确定可得（万元）", "结论"])
-
-
-def render_money_chart(result: dict[str, Any], *, key_prefix: str) -> None:
-    frame = money_frame(result)
-    if frame.empty:
-        return
-    st.markdown("#### 各政策估计金额（万元）")
-    chart = (
-        alt.Chart(frame)
-        .mark_bar()
-        .encode(
-            x=alt.X("最高可得（万元）:Q", title="估计最高可得（万元）"),
-            y=alt.Y("政策:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
-            color=alt.Color("结论:N", title="结论",
-                            scale=alt.Scale(domain=[STATUS_ZH["eligible"], STATUS_ZH["possible"]],
-                                            range=["#2e7d32", "#ef8f00"])),
-            tooltip=["政策", "结论", "最高可得（万元）", "确定可得（万元）"],
-        )
-        .properties(height=max(120, 36 * len(frame)))
-    )
-    st.altair_chart(chart, key=f"{key_prefix}_money_chart", width="stretch")
-    st.caption("“最高可得”为按政策上限和所填数据估算的金额，实际以主管部门评审核定为准。")
-
-
-def _condition_line(c: dict[str, Any]) -> str:
-    icon = VERDICT_ICON.get(c["verdict"], "?")
-    kind = "（排除条件）" if c.get("kind") == "exclusion" else ""
-    src = f" · 来源：{link(c['source'], c.get('clause'))}" if c.get("source") else ""
-    reason = f" —— {md(c['reason'])}" if c.get("reason") and c["reason"] != c["text"] else ""
-    return f"- {icon} {VERDICT_ZH.get(c['verdict'], '')}：{kind}{md(c['text'])}{reason}{src}"
-
-
-def _how_to_apply(how: dict[str, Any]) -> list[str]:
-    """Markdown blocks (to be joined by blank lines) for an item's how-to-apply."""
-    blocks = []
-    if how.get("steps"):
-        blocks.append("**怎么申请**\n" + "\n".join(f"{i}. {md(s)}" for i, s in enumerate(how["steps"], 1)))
-    lines = []
-    if how.get("materials"):
-        lines.append("**申报材料**：" + "；".join(md(m) for m in how["materials"]))
-    for key, label in (("window", "申报时间"), ("channel", "申报渠道"), ("note", "说明")):
-        if how.get(key):
-            lines.append(f"**{label}**：{md(how[key])}")
-    if lines:
-        blocks.append("  \n".join(lines))
-    return blocks
-
-
-def render_item(item: dict[str, Any]) -> None:
-    """The body of one support item: conditions, amount, how to apply, confidence, sources."""
-    st.markdown(md(item["description"]))
-    st.markdown("**条件逐条核对**（✔ 满足　✘ 不满足　? 待确认）\n\n"
-                + "\n".join(_condition_line(c) for c in item["conditions"]) if item["conditions"]
-                else "**条件**：政策未列出企业须满足的条件")
-    a = item.get("amount_wan")
-    money = [f"**金额**：{amount_text(a) if a or not item.get('amount_note') else '需补充信息后估算'}"]
-    if a:
-        money.append(f"**计算方式**：{md(a.get('formula', ''))}")
-        if a.get("note"):
-            money.append(f"**说明**：{md(a['note'])}")
-        if a.get("potential_high"):
-            money.append(f"**若满足全部条件**：最高可达 {fmt_wan(a['potential_high'])}")
-    if item.get("amount_note"):
-        money.append(f"**说明**：{md(item['amount_note'])}")
-    money.append(f"**政策原文**：{md(item['amount_text'])}")
-    period = item.get("period") or {}
-    if period:
-        span = "–".join(p for p in (period.get("from"), period.get("to")) if p)
-        money.append(f"**执行期**：{md(span)}{'；' if span and period.get('note') else ''}{md(period.get('note') or '')}")
-    st.markdown("  \n".join(money))
-    blocks = _how_to_apply(item.get("how_to_apply") or {})
-    dept = [f"**受理部门**：{md(item['department'])}"] if item.get("department") else []
-    if item.get("contact"):
-        dept.append(f"**联系方式**：{md(item['contact'])}")
-    if dept:
-        blocks.append("  \n".join(dept))
-    if blocks:
-        st.markdown("\n\n".join(blocks))
-    conf = [f"**信息可信度**：{CONFIDENCE_ZH.get(item['confidence'], item['confidence'])}"]
-    if item.get("missing"):
-        conf.append(f"**尚未公开**：{md(item['missing'])}")
-    if item.get("applicant") and item["applicant"] != "enterprise":
-        conf.append(f"**申报主体**：{APPLICANT_ZH.get(item['applicant'], item['applicant'])}")
-    if item.get("matched_terms"):
-        conf.append(f"**与贵司情况相关的词**：{md('、'.join(item['matched_terms']))}")
-    conf.append("**来源**：" + "　".join(link(s) for s in item.get("sources", [])))
-    st.markdown("  \n".join(conf))
-
-
-def _item_label(item: dict[str, Any]) -> str:
-    a = item.get("amount_wan")
-    money = f" · {amount_text(a)}" if a and (a.get("high") or 0) > 0 else ""
-    return f"{STATUS_ICON[item['status']]} {md(item['title'])} · {STATUS_ZH[item['status']]}{money}"
-
-
-def render_policy_card(policy: dict[str, Any], rank: int, *, key_prefix: str) -> None:
-    with st.container(border=True, key=f"{key_prefix}_card_{rank}"):
-        st.markdown(f"##### {rank}. {md(policy['title'])}")
-        badges = [
-            f":{STATUS_COLOR[policy['status']]}-badge[{STATUS_ZH[policy['status']]}]",
-            f":{VALIDITY_COLOR[policy['validity']]}-badge[{VALIDITY_ZH[policy['validity']]}]",
-            f":blue-badge[{LEVEL_ZH.get(policy.get('level'), '')}]" if policy.get("level") else "",
-        ]
-        if policy.get("package_2022_02_15") in {"confirmed", "probable"}:
-            badges.append(":violet-badge[2022-02-15 政策包]")
-        st.markdown(" ".join(b for b in badges if b))
-        if policy.get("validity_note"):
-            st.caption(f"有效期：{md(policy['validity_note'])}")
-        items = policy["items"]
-        depts = list(dict.fromkeys(it["department"] for it in items if it.get("department")))
-        info = [f"**估计金额**：{amount_text(policy.get('amount_wan'))}",
-                f"**主管部门**：{md('；'.join(depts) or policy.get('department') or '未注明')}"]
-        if policy.get("doc_number"):
-            info.append(f"**文号**：{md(policy['doc_number'])}")
-        st.markdown("　｜　".join(info))
-        formulas = [f"- {STATUS_ICON[it['status']]} {md(it['title'])}：{amount_text(it['amount_wan'])}"
-                    f"（{md(it['amount_wan'].get('formula', ''))}）"
-                    for it in items if it["status"] != "ineligible" and it.get("amount_wan")
-                    and (it["amount_wan"].get("high") or 0) > 0]
-        if formulas:
-            st.markdown("**金额构成**\n" + "\n".join(formulas))
-        for item in items:
-            with st.expander(_item_label(item), expanded=False):
-                render_item(item)
-        if policy.get("sources"):
-            st.caption("政策来源：" + "　".join(link(s) for s in policy["sources"][:4]))
-
-
-def render_near_misses(result: dict[str, Any]) -> None:
-    near = result.get("near_misses") or []
-    if not near:
-        return
-    titles = {r["policy_id"]: r.get("short_title") or r["title"] for r in result["results"]}
-    st.markdown("### 差一点就能享受")
-    st.caption("只差一两项条件的支持事项：补齐这些条件后即可申请（金额为政策上限估算）。")
-    for n in near:
-        lines = [f"**{md(n['title'])}**（{md(titles.get(n['policy_id'], n['policy_id']))}）"
-                 f" —— 最高可达 {fmt_wan(n['potential_high'])}"]
-        lines += [f"- ✘ {md(u)}" for u in n.get("unmet", [])]
-        lines += [f"- :material/arrow_forward: {md(w)}" for w in n.get("what_would_change_it", [])]
-        st.markdown("\n".join(lines))
-
-
-def render_results(result: dict[str, Any], *, key_prefix: str) -> None:
-    """Everything about one match result: warnings, summary line, one card per policy (best
-    first), the near misses and a chart of the money by policy."""
-    for w in result.get("warnings") or []:
-        st.info(md(w), icon=":material/info:")
-    name = (result.get("profile") or {}).get("name")
-    st.markdown("### 匹配结果")
-    if name:
-        st.text(f"企业：{name}")
-    t = result_totals(result)
-    st.markdown(f"**可申请 {t['eligible']} 项 / 可能符合 {t['possible']} 项 / 估计最高 {fmt_wan(t['high'])}**")
-    st.caption(f"政策基准日 {result['as_of']}。“可能符合”表示没有不满足的条件，但有条件需要补充信息或人工核实；"
-               f"估计最高为各政策上限之和（确定可得 {fmt_wan(t['low'])}），实际以评审核定为准。")
-    results = result["results"]
-    if not results:
-        st.warning("基准日没有有效的政策。可打开“显示已过期政策”查看。")
-        return
-    shown = [r for r in results if r["status"] != "ineligible"]
-    hidden = len(results) - len(shown)
-    show_all = st.toggle(f"同时显示暂不符合的政策（{hidden} 项）", key=f"{key_prefix}_show_ineligible",
-                         disabled=hidden == 0)
-    if show_all:
-        shown = results
-    if not shown:
-        st.info("按目前填写的信息，没有可申请或可能符合的政策。可以看看下面“差一点就能享受”的事项。")
-    for rank, policy in enumerate(shown, 1):
-        render_policy_card(policy, rank, key_prefix=key_prefix)
-    render_near_misses(result)
-    render_money_chart(result, key_prefix=key_prefix)
-
-
-# --------------------------------------------------------------------------------------
 # Batch
 # --------------------------------------------------------------------------------------
 
@@ -557,22 +328,8 @@ def run_batch_matching(batch: BatchInput, *, as_of: date | str | None, include_e
 
 
 def town_frame(result: BatchResult) -> pd.DataFrame:
-    """Per town: firms, eligible policies, and the money the firms could still claim."""
-    cols = ["所在镇街", "企业数", "有可申请政策的企业数", "可申请政策数", "确定可得(万元)", "最高可得(万元)"]
-    summary = pd.DataFrame(result.summaries)
-    if summary.empty:
-        return pd.DataFrame(columns=cols)
-    summary["所在镇街"] = summary["所在镇街"].replace("", UNSET)
-    towns = summary.groupby("所在镇街", as_index=False).agg(
-        企业数=("行号", "count"),
-        有可申请政策的企业数=("可申请政策数", lambda s: int((s > 0).sum())),
-        可申请政策数=("可申请政策数", "sum"),
-        **{"确定可得(万元)": ("确定可得(万元)", "sum"), "最高可得(万元)": ("最高可得(万元)", "sum")},
-    )
-    towns = towns.sort_values(["最高可得(万元)", "企业数"], ascending=False, ignore_index=True)
-    for c in ("确定可得(万元)", "最高可得(万元)"):
-        towns[c] = towns[c].round(2)
-    return towns[cols]
+    """Per town: firms with policies to act on, and the money they may still claim."""
+    return pd.DataFrame(town_rows(result.summaries), columns=TOWN_COLUMNS)
 
 
 def error_frame(result: BatchResult) -> pd.DataFrame:
@@ -585,3 +342,18 @@ def workbook_bytes(result: BatchResult) -> bytes:
     buffer = io.BytesIO()
     write_workbook(result, buffer)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# Unexpected errors: a Chinese message on the page, the details in the server log
+# --------------------------------------------------------------------------------------
+
+log = logging.getLogger("policy_match.app")
+
+
+def show_unexpected_error(action: str, exc: BaseException, *, hint: str = "请稍后重试；如仍出现，请联系系统管理员。") -> None:
+    """For an error nobody foresaw: one Chinese line for the user, the traceback in the server's
+    log. Tracebacks name server paths and data, so they never reach the browser (with
+    ``client.showErrorDetails = "none"`` in .streamlit/config.toml not even Streamlit's own)."""
+    log.error("%s失败：%s: %s", action, type(exc).__name__, exc, exc_info=exc)
+    st.error(f"{action}时出现意外错误，详细信息已记入服务器日志。{hint}", icon=":material/error:")

@@ -16,9 +16,9 @@ from app_pages.common import (
     link,
     md,
 )
-from policy_match.io import VALIDITY_ZH
 from policy_match.matcher import validity_at
 from policy_match.schema import PolicyRecord
+from policy_match.wording import VALIDITY_ZH
 
 KEY = "lib"
 SEARCH_MIN_SCORE = 0.05  # TF-IDF scores below this are character-level noise
@@ -26,6 +26,11 @@ SEARCH_MIN_SCORE = 0.05  # TF-IDF scores below this are character-level noise
 kb = get_knowledge_base()
 matcher = get_matcher()
 today = date.today()
+if kb.problems:  # the broken files are skipped; say so instead of letting a policy vanish silently
+    broken = sorted({p.file for p in kb.problems})
+    shown = "、".join(md(f) for f in broken[:5]) + (" 等" if len(broken) > 5 else "")
+    st.warning(f"政策数据中有 {len(broken)} 个文件存在问题（{shown}），已跳过，其余政策照常使用。"
+               "管理员可运行 `policy-match validate` 查看每个问题所在的文件和字段。", icon=":material/warning:")
 
 
 def departments(p: PolicyRecord) -> list[str]:

@@ -4,7 +4,8 @@ from datetime import date
 
 import streamlit as st
 
-from app_pages.common import profile_form, render_profile_problems, render_results, run_match
+from app_pages.cards import render_results
+from app_pages.common import profile_form, render_profile_problems, run_match
 from policy_match import ProfileError
 
 KEY = "sc"

@@ -16,12 +16,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import md, profile_form, render_profile_problems, render_results, run_match
+from app_pages.cards import render_results
+from app_pages.common import md, profile_form, render_profile_problems, run_match, show_unexpected_error
 from policy_match import ProfileError
 from policy_match import visits as vs
 from policy_match.brief import amount_text, visit_brief_docx
 from policy_match.fields import PROFILE_FIELDS, TOWNS, format_value
-from policy_match.io import STATUS_ZH, VALIDITY_ZH
+from policy_match.wording import STATUS_ZH, VALIDITY_ZH
+from policy_match.xml_text import xml_safe
 
 KEY = "vis"
 CURRENT = f"{KEY}_current"
@@ -56,8 +58,18 @@ def db_call(fn, *args, **kwargs) -> tuple[bool, Any]:
         return False, None
 
 
+def build_brief(profile: dict[str, Any], result: dict[str, Any], **visit: Any) -> bytes | None:
+    """The Word brief, or ``None`` after a Chinese message when it cannot be built (a record
+    saved by another tool in a shape the brief does not know): the visit itself still shows."""
+    try:
+        return visit_brief_docx(profile, result, **visit)
+    except Exception as exc:  # noqa: BLE001 - whatever the stored data holds, the page stays usable
+        show_unexpected_error("生成走访简报", exc, hint="走访记录本身不受影响，仍可查看和更新。")
+        return None
+
+
 def file_name(firm: str | None, day: Any) -> str:
-    safe = re.sub(r'[\\/:*?"<>|\s]+', "_", (firm or "企业").strip())[:40] or "企业"
+    safe = re.sub(r'[\\/:*?"<>|\s\x00-\x1f\x7f]+', "_", xml_safe(firm or "企业").strip())[:40] or "企业"
     return f"走访简报_{safe}_{day}.docx"
 
 
@@ -162,15 +174,16 @@ else:
         st.success(f"已保存走访记录（编号 {current['saved_id']}）。可在下方“历史走访记录”中查看；"
                    "修改后再次点击“保存走访记录”会更新这条记录。", icon="✅")
 
-    brief = visit_brief_docx(
+    brief = build_brief(
         result.get("profile") or current["raw"], result,
         advisor=st.session_state.get(f"{KEY}_advisor"), notes=st.session_state.get(f"{KEY}_notes"),
         follow_up=st.session_state.get(f"{KEY}_follow_up"),
         visit_date=st.session_state.get(f"{KEY}_visit_date") or date.today(),
         follow_up_due=st.session_state.get(f"{KEY}_due"),
     )
-    st.download_button("下载走访简报（Word）", data=brief, mime=DOCX_MIME, icon="📄", key=f"{KEY}_brief_current",
-                       file_name=file_name(current["raw"].get("name"), st.session_state.get(f"{KEY}_visit_date")))
+    if brief is not None:
+        st.download_button("下载走访简报（Word）", data=brief, mime=DOCX_MIME, icon="📄", key=f"{KEY}_brief_current",
+                           file_name=file_name(current["raw"].get("name"), st.session_state.get(f"{KEY}_visit_date")))
     st.caption("简报含企业概况、可申请和可能符合的政策、差一点就能享受的事项、需准备的材料、联系方式和本次走访记录"
                "（走访情况和跟进事项在保存后写入简报）。")
 
@@ -287,9 +300,10 @@ if opened_id is not None:
                 brief_result = run_match(profile, as_of=summary.get("as_of"))
             except (ProfileError, ValueError):
                 brief_result = summary
-            brief = visit_brief_docx(profile or {"name": visit["firm_name"]}, brief_result,
-                                     advisor=visit["advisor"], notes=visit["notes"], follow_up=visit["follow_up"],
-                                     visit_date=visit["visit_date"], follow_up_due=visit["follow_up_due"])
-            st.download_button("下载这次走访的简报（Word）", data=brief, mime=DOCX_MIME, icon="📄",
-                               key=f"{KEY}_brief_{visit['id']}",
-                               file_name=file_name(visit["firm_name"], visit["visit_date"]))
+            brief = build_brief(profile or {"name": visit["firm_name"]}, brief_result,
+                                advisor=visit["advisor"], notes=visit["notes"], follow_up=visit["follow_up"],
+                                visit_date=visit["visit_date"], follow_up_due=visit["follow_up_due"])
+            if brief is not None:
+                st.download_button("下载这次走访的简报（Word）", data=brief, mime=DOCX_MIME, icon="📄",
+                                   key=f"{KEY}_brief_{visit['id']}",
+                                   file_name=file_name(visit["firm_name"], visit["visit_date"]))

@@ -23,6 +23,20 @@ class AmountResult:
     formula: str
     from_inputs: bool  # False when a missing input made us fall back to a cap
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # An entitlement (全额贴息, a fixed reward) rather than a competitive "最高/不超过" award.
+    guaranteed: bool = False
+    # The high is the item's documented maximum, used because the base (a quantity the profile
+    # does not carry, e.g. 项目完成投资额) is unknown: an estimate "按上限", kept out of headlines.
+    cap_fallback: bool = False
+    # The high without a higher tier whose condition the profile leaves open (None = same as high).
+    base_high: float | None = None
+
+    @property
+    def plausible_high(self) -> float:
+        """What a headline may count: the base tier, never a cap standing in for unknown inputs."""
+        if self.high is None or self.cap_fallback:
+            return 0.0
+        return self.high if self.base_high is None else self.base_high
 
     def to_dict(self) -> dict | None:
         if self.high is None:
@@ -126,17 +140,20 @@ def evaluate_amount(amount: Amount, profile: Profile, *, eligible: bool) -> Amou
             upgrade_pending = up
 
     result = _evaluate_with(amount, formula, cap, profile, notes)
+    base_high = None
     if upgrade_pending is not None:
         alt = _evaluate_with(amount, upgrade_pending.formula or formula,
                              upgrade_pending.cap_wan if upgrade_pending.cap_wan is not None else cap, profile, [])
-        if alt is not None and (result is None or alt[0] > result[0]):
+        if alt is not None and (result is None or alt.value > result.value):
             # The higher tier may apply: the most the firm could get is the higher tier.
-            notes.append(f"若满足更高档条件（{upgrade_pending.text}）可达 {wan(alt[0])}；按现有信息基础档为 "
-                         + (wan(result[0]) if result else "未知"))
-            result = (alt[0], alt[1], False)
+            notes.append(f"若满足更高档条件（{upgrade_pending.text}）可达 {wan(alt.value)}；按现有信息基础档为 "
+                         + (wan(result.value) if result else "未知"))
+            base_high = result.value if result is not None else 0.0
+            result = _Evaluated(alt.value, alt.text, False, alt.cap_fallback)
     if result is None:
-        return AmountResult(low=0.0, high=None, formula=amount.text, from_inputs=False, notes=tuple(notes))
-    high, text, from_inputs = result
+        return AmountResult(low=0.0, high=None, formula=amount.text, from_inputs=False, notes=tuple(notes),
+                            guaranteed=amount.guaranteed)
+    high, text, from_inputs = result.value, result.text, result.from_inputs
     if not amount.guaranteed and not text.startswith("最高"):
         text = f"最高 {text}" if amount.formula.type == "fixed" and amount.formula.count == 1 else text
         text = text.replace("定额 ", "")
@@ -145,13 +162,23 @@ def evaluate_amount(amount: Amount, profile: Profile, *, eligible: bool) -> Amou
         notes.append("“最高/不超过”额度，实际金额以评审核定为准")
     if amount.note:
         notes.append(amount.note)
-    return AmountResult(low=low, high=high, formula=text, from_inputs=from_inputs, notes=tuple(notes))
+    return AmountResult(low=low, high=high, formula=text, from_inputs=from_inputs, notes=tuple(notes),
+                        guaranteed=amount.guaranteed, cap_fallback=result.cap_fallback, base_high=base_high)
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    value: float
+    text: str
+    from_inputs: bool
+    cap_fallback: bool
 
 
 def _evaluate_with(amount: Amount, formula: Formula, cap: float | None, profile: Profile,
-                   notes: list[str]) -> tuple[float, str, bool] | None:
+                   notes: list[str]) -> _Evaluated | None:
     value, text, missing = _per_period(formula, profile)
     from_inputs = missing is None
+    cap_fallback = False
     if value is not None and math.isnan(value):
         notes.append("该档金额未公开")
         return None
@@ -166,6 +193,7 @@ def _evaluate_with(amount: Amount, formula: Formula, cap: float | None, profile:
             return None
         notes.append(f"未填写{missing}，按上限 {wan(fallback)} 估算")
         value = fallback
+        cap_fallback = True
         text = f"{text}（未填写{missing}，按上限估算）"
     period_word = "每年" if amount.years > 1 or amount.cap_field else "单个项目"
     if cap is not None:
@@ -191,4 +219,4 @@ def _evaluate_with(amount: Amount, formula: Formula, cap: float | None, profile:
     if amount.cap_total_wan is not None and total > amount.cap_total_wan:
         text += f"；累计上限 {wan(amount.cap_total_wan)}"
         total = amount.cap_total_wan
-    return total, text, from_inputs
+    return _Evaluated(total, text, from_inputs, cap_fallback)

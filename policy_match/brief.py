@@ -22,7 +22,8 @@ from docx.shared import Cm, Pt, RGBColor
 from lxml import etree
 
 from .fields import PROFILE_FIELDS, format_value
-from .io import STATUS_ZH, VALIDITY_ZH
+from .wording import STATUS_ZH, VALIDITY_ZH, departments, money_lines
+from .xml_text import xml_safe, xml_safe_data
 
 CJK_FONT = "Noto Sans CJK SC"
 CJK_FALLBACK = "SimSun"
@@ -205,23 +206,32 @@ def _table(doc, header: list[str], rows: list[list[str]], widths_cm: list[float]
 # -- content selection -------------------------------------------------------------------
 
 def _usable(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Eligible and possible policies in the result's order (best first). A match result
-    keeps them under ``results``, a saved visit summary under ``policies``."""
+    """The policies the firm is advised to act on (``fit`` recommended), best first. A match
+    result keeps them under ``results``, a saved visit summary under ``policies``; a visit saved
+    before the advice layer has no ``fit``, and then its eligible and possible policies count."""
     policies = result.get("results") or result.get("policies") or []
+    if any("fit" in r and r["fit"] is not None for r in policies):
+        return [r for r in policies if r.get("fit") == "recommended"]
     return [r for r in policies if r.get("status") in {"eligible", "possible"}]
 
 
 def _usable_items(policy: dict[str, Any]) -> list[dict[str, Any]]:
-    return [it for it in policy.get("items", []) if it.get("status") in {"eligible", "possible"}]
+    items = policy.get("items", [])
+    if any("fit" in it for it in items):
+        return [it for it in items if it.get("fit") == "recommended"]
+    return [it for it in items if it.get("status") in {"eligible", "possible"}]
 
 
 def _department(policy: dict[str, Any]) -> str:
-    if policy.get("department"):
-        return policy["department"]
-    for it in _usable_items(policy):
-        if it.get("department"):
-            return it["department"]
-    return "—"
+    return "；".join(departments(policy, _usable_items(policy) or None)) or "—"
+
+
+def _validity_cell(policy: dict[str, Any]) -> str:
+    if policy.get("deadline_warning"):
+        return policy["deadline_warning"]
+    if policy.get("deadline") and policy.get("validity") == "current":
+        return f"{policy['deadline']} 截止"
+    return VALIDITY_ZH.get(policy.get("validity"), "") or "—"
 
 
 def materials(policies: list[dict[str, Any]], limit: int = MAX_MATERIALS) -> list[str]:
@@ -237,17 +247,25 @@ def materials(policies: list[dict[str, Any]], limit: int = MAX_MATERIALS) -> lis
 
 
 def contacts(policies: list[dict[str, Any]], limit: int = MAX_CONTACTS) -> list[str]:
-    """“department：contact” lines for the shown policies, where a contact is documented."""
+    """Whom to call for the shown items: the documented contact under its own department, or
+    the department with "联系方式未公开" — each department once."""
     out: list[str] = []
+    seen: set[str] = set()
     for pol in policies:
-        pairs = [(pol.get("department"), pol.get("contact"))]
-        pairs += [(it.get("department") or pol.get("department"), it.get("contact")) for it in _usable_items(pol)]
-        for dept, contact in pairs:
-            if not contact:
+        for it in _usable_items(pol):
+            dept = it.get("department") or pol.get("department") or ""
+            contact = it.get("contact")
+            if contact:
+                line = contact  # a contact names its own unit ("南头镇经科局：李斯琴 …")
+            elif dept:
+                line = f"{dept}（联系方式未公开）"
+            else:
                 continue
-            line = f"{dept}：{contact}" if dept and dept not in contact else str(contact)
-            if line not in out:
-                out.append(line)
+            key = dept or line
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(line)
     return out[:limit]
 
 
@@ -276,6 +294,11 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
                      notes: str | None = None, follow_up: str | None = None, visit_date: Any = None,
                      follow_up_due: Any = None) -> bytes:
     """The brief as .docx bytes. ``result`` is ``match(...).to_dict()`` (or a visit's summary)."""
+    # Every string reaches the document through here: drop what XML cannot hold (a vertical tab
+    # pasted from Word), so that a visit saved with one still gets its brief.
+    profile, result = xml_safe_data(profile), xml_safe_data(result)
+    advisor, notes, follow_up = (xml_safe(x) if isinstance(x, str) else x for x in (advisor, notes, follow_up))
+    visit_date, follow_up_due = (xml_safe(x) if isinstance(x, str) else x for x in (visit_date, follow_up_due))
     doc = _new_document()
     as_of = result.get("as_of") or _as_date(visit_date)
     day = _as_date(visit_date)
@@ -302,20 +325,26 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
     # policies
     usable = _usable(result)
     shown = usable[:MAX_POLICIES]
-    _heading(doc, "二、可申请及可能符合的政策")
+    _heading(doc, "二、推荐申报的政策")
+    summary = result.get("summary") or {}
+    if summary.get("text"):
+        doc.add_paragraph(summary["text"]).runs[0].font.size = Pt(9.5)
     if shown:
         rows = []
         for pol in shown:
             status = STATUS_ZH.get(pol["status"], pol["status"])
             if pol.get("validity") == "expired":  # only when the caller asked to keep expired ones
                 status += f"（{VALIDITY_ZH['expired']}）"
-            rows.append([pol.get("short_title") or pol["title"], status, amount_text(pol.get("amount_wan")), _department(pol)])
-        _table(doc, ["政策", "结论", "估计金额(万元)", "主管部门"], rows, [8.0, 3.2, 2.8, 4.4])
+            rows.append([pol.get("short_title") or pol["title"], status, amount_text(pol.get("amount_wan")),
+                         _validity_cell(pol), _department(pol)])
+        _table(doc, ["政策", "结论", "估计金额(万元)", "有效期", "主管部门"], rows, [6.4, 2.6, 2.6, 3.2, 3.6])
         if len(usable) > len(shown):
-            doc.add_paragraph(f"另有 {len(usable) - len(shown)} 项政策可能适用，详见系统匹配结果。").runs[0].font.size = Pt(9)
-        doc.add_paragraph("“可能符合·待确认”表示尚有条件需企业补充信息或由主管部门核实。").runs[0].font.size = Pt(8)
+            doc.add_paragraph(f"另有 {len(usable) - len(shown)} 项推荐政策，详见系统匹配结果。").runs[0].font.size = Pt(9)
+        money = [line for line in money_lines(summary) if not line.startswith("未计入")]
+        note = "；".join(money) + "。" if money else ""
+        doc.add_paragraph(note + "“可能符合·待确认”表示尚有条件需企业补充信息或由主管部门核实。").runs[0].font.size = Pt(8)
     else:
-        doc.add_paragraph("按目前填写的信息，暂未匹配到可申请的政策；补充企业信息后可再次匹配。")
+        doc.add_paragraph("按目前填写的信息，暂无可以明确推荐的政策；补充企业规模、资质和发展计划后可再次匹配。")
 
     # near misses
     near = result.get("near_misses") or []

@@ -14,13 +14,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .io import (
+    MAX_PROFILE_BYTES,
     STATUS_ZH,
-    VALIDITY_ZH,
     InputError,
     map_columns,
+    profile_from_json,
     read_profile_file,
     read_table,
     run_batch,
@@ -29,6 +31,7 @@ from .io import (
 from .knowledge import POLICY_DIR, load_directory
 from .matcher import default_matcher, parse_as_of
 from .profile import ProfileError
+from .wording import amount_range, by_fit, deadline_warnings, deciding_facts, money_lines, validity_line
 
 app = typer.Typer(
     add_completion=False,
@@ -69,24 +72,17 @@ def match(
     """匹配一家企业的画像，输出推荐政策（最合适的在前）。"""
     try:
         if profile == "-":
-            text = sys.stdin.read()
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"标准输入不是有效的 JSON（第 {exc.lineno} 行：{exc.msg}）") from None
-            if not isinstance(data, dict):
-                raise InputError("企业画像应为 JSON 对象")
+            stdin = getattr(sys.stdin, "buffer", sys.stdin)
+            data = profile_from_json(stdin.read(MAX_PROFILE_BYTES + 1), "标准输入")
         else:
             data = read_profile_file(profile)
         day = parse_as_of(as_of)
-        result = default_matcher().match(data, as_of=day, include_expired=include_expired)
+        result = default_matcher().match(data, as_of=day, include_expired=include_expired, top=top)
     except ProfileError as exc:
         _fail("企业画像字段有误：" + "；".join(p.line() for p in exc.problems))
     except (InputError, ValueError) as exc:
         _fail(str(exc))
     out = result.to_dict()
-    if top is not None:
-        out["results"] = out["results"][:top]
     for w in result.warnings:
         typer.echo(f"提示：{w}", err=True)
     if format is OutputFormat.json:
@@ -96,25 +92,53 @@ def match(
 
 
 def _print_table(out: dict) -> None:
+    """The advice as a firm reads it: the summary and the money, deadlines close by, the
+    recommended policies with their conditions, then one line each for the rest."""
     console = _console()
-    table = Table(title=f"政策匹配结果（基准日 {out['as_of']}）", show_lines=True)
-    for col, kw in [("#", {"justify": "right"}), ("政策", {"max_width": 40}), ("结论", {}), ("有效性", {}),
-                    ("最高可得(万元)", {"justify": "right"}), ("依据与下一步", {"max_width": 60})]:
-        table.add_column(col, **kw)
-    for n, pol in enumerate(out["results"], 1):
-        amount = pol["amount_wan"]
-        money = "—" if amount is None else (f"{amount['low']:g}–{amount['high']:g}" if amount["low"] else f"≤{amount['high']:g}")
-        best = pol["items"][0]
-        reasons = [f"{'✔' if c['verdict'] == 'met' else '✘' if c['verdict'] == 'unmet' else '?'} {c['reason']}"
-                   for c in best["conditions"]][:4]
-        reasons += [f"→ {h}" for h in best["near_misses"][:2]]
-        table.add_row(str(n), f"{pol.get('short_title') or pol['title']}\n[{best['title']}]",
-                      STATUS_ZH[pol["status"]], VALIDITY_ZH[pol["validity"]], money, "\n".join(reasons))
-    console.print(table)
+    summary = out["summary"]
+    console.print(f"[bold]政策匹配结果（基准日 {out['as_of']}）[/bold]")
+    console.print(escape(summary["text"]))
+    for line in money_lines(summary):
+        console.print("  " + escape(line))
+    for warning in deadline_warnings(out["results"]):
+        console.print(f"  [bold red]临近截止[/bold red] {escape(warning)}")
+    groups = by_fit(out["results"])
+    if groups["recommended"]:
+        table = Table(title="推荐申报", show_lines=True)
+        for col, kw in [("#", {"justify": "right"}), ("政策与事项", {"ratio": 3}), ("结论", {}), ("有效期", {"ratio": 2}),
+                        ("金额（万元）", {"justify": "right"}), ("依据与下一步", {"ratio": 4})]:
+            table.add_column(col, **kw)
+        for n, pol in enumerate(groups["recommended"], 1):
+            items = [it for it in pol["items"] if it["fit"] == "recommended"]
+            best = items[0]
+            reasons = [f"{VERDICT_MARK[c['verdict']]} {c['reason']}" for c in best["conditions"]][:4]
+            reasons += [f"→ {h}" for h in best["near_misses"][:2]]
+            titles = "\n".join(f"· {it['title']}" for it in items[:4])
+            table.add_row(str(n), escape(f"{pol.get('short_title') or pol['title']}\n{titles}"),
+                          STATUS_ZH[pol["status"]], escape(validity_line(pol)),
+                          escape(amount_range(pol["amount_wan"], unit="")), escape("\n".join(reasons)))
+        console.print(table)
+    if out["one_check_away"]:
+        console.print("只差人工核实：")
+        for c in out["one_check_away"][:5]:
+            console.print(f"  • {escape(c['title'])}：{escape('；'.join(c['checks'][:2]))}")
     if out["near_misses"]:
         console.print("差一点就能享受：")
         for nm in out["near_misses"][:5]:
-            console.print(f"  • {nm['summary']}")
+            console.print(f"  • {escape(nm['summary'])}")
+    if groups["general"]:
+        console.print("普遍适用的服务：" + escape("、".join(p.get("short_title") or p["title"] for p in groups["general"])))
+    if groups["other"]:
+        console.print(f"其他可了解的政策（{len(groups['other'])} 项，目前没有信息表明适合贵司）：")
+        for pol in groups["other"][:8]:
+            facts = deciding_facts(pol, limit=2)
+            console.print(f"  • {escape(pol.get('short_title') or pol['title'])}"
+                          + (f"：{escape('；'.join(facts))}" if facts else ""))
+    if groups["ruled_out"]:
+        console.print(f"暂不符合：{len(groups['ruled_out'])} 项（JSON 输出中有逐条原因）")
+
+
+VERDICT_MARK = {"met": "✔", "unmet": "✘", "unknown": "?"}
 
 
 @app.command()

@@ -23,7 +23,7 @@ results are identical, not merely close; ``tests/test_engine.py`` checks that.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,9 @@ class ItemSpec:
     conditions: Sequence[Condition]
     amount: Amount
     government_applicant: bool
+    # per condition: met, it may show that the firm's own facts point to the item (advice's
+    # can_point_to_firm); None: none may
+    points_to: Sequence[bool] | None = None
 
 
 # -- rule trees --------------------------------------------------------------------------
@@ -116,14 +119,17 @@ def _leaf_plan(rule: Rule) -> tuple:
 class _TreeBuilder:
     """Collects rule nodes (identical rules share one node), then lays them out by level."""
 
-    def __init__(self) -> None:
+    def __init__(self, informative: Callable[[Rule], bool] | None = None) -> None:
         # nodes: (kind, height, children, payload); constants unmet/unknown/met at 0, 1, 2
         self.nodes: list[tuple[int, int, tuple[int, ...], Any]] = [(_CONST, 0, (), c) for c in range(3)]
+        self.informative: list[bool] = [False, False, False]  # leaves: met, it says something of the firm
         self.seen: dict[str, int] = {}
+        self._is_informative = informative or (lambda rule: False)
 
-    def _add(self, kind: int, children: tuple[int, ...], payload: Any) -> int:
+    def _add(self, kind: int, children: tuple[int, ...], payload: Any, informative: bool = False) -> int:
         height = 1 + max(self.nodes[c][1] for c in children) if children else 0
         self.nodes.append((kind, height, children, payload))
+        self.informative.append(informative)
         return len(self.nodes) - 1
 
     def rule(self, rule: Rule) -> int:
@@ -136,13 +142,14 @@ class _TreeBuilder:
     def _rule(self, rule: Rule) -> int:
         if rule.field is not None:
             plan = _leaf_plan(rule)
+            informative = bool(self._is_informative(rule))
             if plan[0] == "num_in":
                 _, name, values, negate = plan
-                inner = tuple(self._add(_NUM, (), (name, v, v, False)) for v in values)
+                inner = tuple(self._add(_NUM, (), (name, v, v, False), informative) for v in values)
                 node = self._add(_ANY, inner, None)
                 return self._add(_NOT, (node,), None) if negate else node
             kind = {"num": _NUM, "cat": _CAT, "list": _LIST, "py": _PY}[plan[0]]
-            return self._add(kind, (), rule if kind == _PY else plan[1:])
+            return self._add(kind, (), rule if kind == _PY else plan[1:], informative)
         if rule.not_ is not None:
             return self._add(_NOT, (self.rule(rule.not_),), None)
         children = rule.all if rule.all is not None else rule.any
@@ -485,21 +492,30 @@ class CompiledBase:
     variants: _Variants
     base_variant: np.ndarray  # (I,) variant of each money item's own formula; -1 none
     upgrades: _Upgrades
+    # advice: which leaves say something of the firm when met; the conditions that may point to it
+    node_informative: np.ndarray
+    pointing_nodes: np.ndarray
+    pointing_bounds: np.ndarray
 
     def condition_slice(self, item: int) -> slice:
         """Columns of ``Features.condition_codes`` holding the item's conditions, in order."""
         return slice(int(self.item_starts[item]), int(self.item_starts[item + 1]) - 1)
 
 
-def compile_base(items: Sequence[ItemSpec]) -> CompiledBase:
-    """Compile the items' conditions, amounts and feature weights (once, at fit)."""
-    tb = _TreeBuilder()
+def compile_base(items: Sequence[ItemSpec], informative: Callable[[Rule], bool] | None = None) -> CompiledBase:
+    """Compile the items' conditions, amounts and feature weights (once, at fit). ``informative``
+    tells of a rule leaf whether, met, it says something particular about the firm (advice's
+    ``_informative``); it feeds ``Features.pointing_met``."""
+    tb = _TreeBuilder(informative)
     cond_nodes: list[int] = []
     item_starts: list[int] = []
-    flags: dict[str, list] = {k: [] for k in ("checkable", "evidence", "specific", "fixed", "applicant", "scope")}
+    flags: dict[str, list] = {k: [] for k in ("checkable", "evidence", "specific", "fixed", "applicant", "scope",
+                                              "pointing")}
 
-    def pad_flags(checkable=False, evidence=0.0, specific=False, fixed=False, applicant=False, scope=False):
+    def pad_flags(checkable=False, evidence=0.0, specific=False, fixed=False, applicant=False, scope=False,
+                  pointing=False):
         flags["scope"].append(scope)
+        flags["pointing"].append(pointing)
         flags["checkable"].append(checkable)
         flags["evidence"].append(evidence)
         flags["specific"].append(specific)
@@ -509,7 +525,8 @@ def compile_base(items: Sequence[ItemSpec]) -> CompiledBase:
     upgrade_rows: list[tuple[int, list[int]]] = []
     for i, spec in enumerate(items):
         item_starts.append(len(cond_nodes))
-        for c in spec.conditions:
+        points_to = spec.points_to if spec.points_to is not None else [False] * len(spec.conditions)
+        for c, pointing in zip(spec.conditions, points_to, strict=True):
             if c.rule is None:
                 cond_nodes.append(UNKNOWN_CODE)
                 pad_flags(fixed=c.clause in FIXED_CLAUSES, applicant=c.kind == "applicant", scope=c.clause == "适用范围")
@@ -520,7 +537,7 @@ def compile_base(items: Sequence[ItemSpec]) -> CompiledBase:
             checkable = _has_leaf(c.rule)
             pad_flags(checkable=checkable, evidence=(1.0 if specific else 0.5) if checkable else 0.0,
                       specific=checkable and specific, fixed=c.clause in FIXED_CLAUSES,
-                      applicant=c.kind == "applicant", scope=c.clause == "适用范围")
+                      applicant=c.kind == "applicant", scope=c.clause == "适用范围", pointing=bool(pointing))
         if spec.government_applicant:
             cond_nodes.append(UNMET_CODE)
             pad_flags(fixed=True)
@@ -538,6 +555,8 @@ def compile_base(items: Sequence[ItemSpec]) -> CompiledBase:
                                                       n))
     new = np.empty(len(nodes), dtype=np.int64)
     new[order] = np.arange(len(nodes))
+    node_informative = np.zeros(len(nodes), dtype=bool)
+    node_informative[new] = np.asarray(tb.informative, dtype=bool)
 
     def span(pred) -> slice:
         idx = [new[n] for n in range(len(nodes)) if pred(nodes[n])]
@@ -625,7 +644,11 @@ def compile_base(items: Sequence[ItemSpec]) -> CompiledBase:
                 variant_rows.append((u.formula or f, u.cap_wan if u.cap_wan is not None else cap, a))
     variants = _compile_variants(variant_rows, layout)
 
+    pointing_cols = np.flatnonzero(np.asarray(flags["pointing"], dtype=bool))
     return CompiledBase(
+        node_informative=node_informative,
+        pointing_nodes=cond_nodes_arr[pointing_cols],
+        pointing_bounds=np.searchsorted(pointing_cols, starts).astype(np.int64),
         n_items=len(items), layout=layout, n_nodes=len(nodes), num=num, cat=cat, lst=lst, py=py, levels=levels,
         cond_nodes=cond_nodes_arr, item_starts=starts, cond_checkable=checkable,
         cond_evidence=np.asarray(flags["evidence"], dtype=np.float64),
@@ -728,6 +751,7 @@ class Features:
     money: np.ndarray              # money_feature, 0 when ineligible
     fixed_score: np.ndarray        # the score without its relevance part
     in_scope: np.ndarray           # bool: every 适用范围 condition (a town record's towns) met
+    pointing_met: np.ndarray       # met conditions that point to the firm (advice's specific_met)
 
 
 def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
@@ -738,7 +762,7 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
         empty = np.zeros((enc.X.shape[0], 0))
         return Features(empty.astype(np.int8), cond, empty, empty, empty.astype(int), empty.astype(int),
                         empty.astype(bool), empty.astype(np.int8), empty, empty, empty.astype(bool), empty, empty,
-                        empty, empty.astype(bool))
+                        empty, empty.astype(bool), empty.astype(int))
     # Every per-item count in one pass: for each count, the condition columns it can come from
     # (laid end to end), the verdict code it counts, and each item's range among them.
     C = base.counts
@@ -770,8 +794,29 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
                         np.where(status == UNKNOWN_CODE,
                                  POSSIBLE_FLOOR + (POSSIBLE_CEILING - POSSIBLE_FLOOR) * confirmation, 0.0))
     fixed = W_STATUS * strength + W_EVIDENCE * evidence
+    if len(base.pointing_nodes):
+        S = met_on_specific_facts(base, codes)
+        pointing_met = segment_counts((codes[:, base.pointing_nodes] == MET_CODE) & S[:, base.pointing_nodes],
+                                      base.pointing_bounds)
+    else:
+        pointing_met = np.zeros(status.shape, dtype=np.int32)
     return Features(status, cond, confirmation, evidence, specific_met, unmet, unmet_fixed, applicant, high, low,
-                    from_inputs, potential, money, fixed, in_scope=in_scope)
+                    from_inputs, potential, money, fixed, in_scope, pointing_met)
+
+
+def met_on_specific_facts(base: CompiledBase, codes: np.ndarray) -> np.ndarray:
+    """Per rule node, (P, n_nodes) bool: ``advice.met_on_specific_facts`` — a leaf met and
+    informative; an ``all`` as specific as its most specific part; an ``any`` only if every
+    branch that holds is; a ``not`` never."""
+    S = base.node_informative & (codes == MET_CODE)
+    for lv in base.levels:
+        if len(lv.all_children):
+            S[:, lv.all_slice] = segment_counts(S[:, lv.all_children], lv.all_bounds) > 0
+        if len(lv.any_children):
+            held = codes[:, lv.any_children] == MET_CODE
+            n = segment_counts(np.stack([held, held & S[:, lv.any_children]]), lv.any_bounds)
+            S[:, lv.any_slice] = (n[0] > 0) & (n[0] == n[1])
+    return S
 
 
 def row_features(f: Features, i: int, copy: bool = True) -> Features:

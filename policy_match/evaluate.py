@@ -35,6 +35,10 @@ from .schema import PolicyRecord
 
 DEFAULT_CASES = Path(__file__).resolve().parent.parent / "tests" / "data" / "eval_profiles.json"
 K = 5
+ADVICE_KEYS = ("recommended_per_case", "recommended_precision", "grade2_not_recommended", "hard_negatives_recommended",
+               "money_share_unlabelled", "money_share_unlabelled_per_firm", "near_miss_fixed_field_changes")
+# A near miss must never ask a firm to change these (contract §4).
+FIXED_FOR_NEAR_MISSES = frozenset({"sector", "town", "registered_in_zhongshan"})
 
 
 def dcg(gains: list[float]) -> float:
@@ -121,6 +125,14 @@ class CaseOutcome:
     grade2_ineligible: list[str] = field(default_factory=list)
     amount_checks: int = 0
     amount_errors: list[str] = field(default_factory=list)
+    # the advice layer (matcher only)
+    recommended: list[str] = field(default_factory=list)
+    recommended_relevant: int = 0
+    grade2_not_recommended: list[str] = field(default_factory=list)
+    hard_negatives_recommended: list[str] = field(default_factory=list)
+    money_high: float = 0.0
+    money_high_unlabelled: float = 0.0  # from policies the labels do not mark relevant
+    near_miss_fixed_fields: list[str] = field(default_factory=list)  # asks to change sector/town/registration
 
 
 def _in_force(kb: KnowledgeBase, as_of) -> set[str]:
@@ -157,6 +169,21 @@ def evaluate_matcher(matcher: Matcher, cases: list[dict]) -> list[CaseOutcome]:
             hard_negative_violations=[p for p in hard if status.get(p) == "eligible"],
             grade2_ineligible=[p for p, g in rel.items() if g >= 2 and status.get(p) == "ineligible"],
         )
+        fits = {r["policy_id"]: r["fit"] for r in res}
+        outcome.recommended = [p for p in order if fits[p] == "recommended"]
+        outcome.recommended_relevant = sum(rel.get(p, 0) >= 1 for p in outcome.recommended)
+        outcome.grade2_not_recommended = [p for p, g in rel.items() if g >= 2 and fits.get(p) != "recommended"]
+        outcome.hard_negatives_recommended = [p for p in hard if fits.get(p) == "recommended"]
+        for policy in result.policies:
+            for it in policy.items:
+                if it.fit == "recommended" and it.counts_for_firm and it.amount is not None and it.amount.high is not None \
+                        and not it.amount.cap_fallback:
+                    outcome.money_high += it.amount.plausible_high
+                    if rel.get(policy.policy_id, 0) < 1:
+                        outcome.money_high_unlabelled += it.amount.plausible_high
+        outcome.money_high = float(result.summary.money.high)
+        outcome.near_miss_fixed_fields = [f"{n.item_id}:{c.field}" for n in result.near_misses for c in n.changes
+                                          if c.field in FIXED_FOR_NEAR_MISSES]
         items = {it["item_id"]: it for r in res for it in r["items"]}
         for check in case.get("expected_amounts", []):
             outcome.amount_checks += 1
@@ -176,6 +203,19 @@ def summarise(name: str, outcomes: list[CaseOutcome]) -> dict[str, Any]:
     recalls = [o.recall for o in outcomes if o.recall is not None]
     checks = sum(o.amount_checks for o in outcomes)
     errors = sum(len(o.amount_errors) for o in outcomes)
+    n_rec = sum(len(o.recommended) for o in outcomes)
+    money = sum(o.money_high for o in outcomes)
+    advice = {
+        "recommended_per_case": round(n_rec / len(outcomes), 2) if outcomes else None,
+        "recommended_precision": round(sum(o.recommended_relevant for o in outcomes) / n_rec, 4) if n_rec else None,
+        "grade2_not_recommended": sum(len(o.grade2_not_recommended) for o in outcomes),
+        "hard_negatives_recommended": sum(len(o.hard_negatives_recommended) for o in outcomes),
+        "money_share_unlabelled": round(sum(o.money_high_unlabelled for o in outcomes) / money, 4) if money else 0.0,
+        # the same share firm by firm, averaged over the firms with money: one large award cannot dominate it
+        "money_share_unlabelled_per_firm": round(float(np.mean(
+            [o.money_high_unlabelled / o.money_high for o in outcomes if o.money_high > 0] or [0.0])), 4),
+        "near_miss_fixed_field_changes": sum(len(o.near_miss_fixed_fields) for o in outcomes),
+    }
     return {
         "system": name,
         "cases": len(outcomes),
@@ -186,6 +226,7 @@ def summarise(name: str, outcomes: list[CaseOutcome]) -> dict[str, Any]:
         "grade2_reported_ineligible": sum(len(o.grade2_ineligible) for o in outcomes),
         "amount_checks": checks,
         "amount_correct": checks - errors,
+        **advice,
     }
 
 
@@ -204,7 +245,8 @@ def run(cases: list[dict], kb: KnowledgeBase | None = None, matcher: Matcher | N
     return {
         "summary": [summarise(name, outs) for name, outs in systems],
         "worst": [o.__dict__ for o in worst],
-        "problems": [o.__dict__ for o in ours if o.hard_negative_violations or o.grade2_ineligible or o.amount_errors],
+        "problems": [o.__dict__ for o in ours if o.hard_negative_violations or o.grade2_ineligible or o.amount_errors
+                     or o.grade2_not_recommended or o.hard_negatives_recommended or o.near_miss_fixed_fields],
     }
 
 
@@ -216,11 +258,14 @@ def _print(report: dict[str, Any], write: Callable[[str], Any] = print) -> None:
         write(" | ".join("—" if row[c] is None or (row["system"] != "policy-match" and c in
                                                     {"hard_negative_violations", "grade2_reported_ineligible",
                                                      "amount_correct", "amount_checks"}) else str(row[c]) for c in cols))
+    ours = report["summary"][0]
+    write("\nadvice (policy-match): " + " | ".join(f"{k} {ours[k]}" for k in ADVICE_KEYS))
     write("\nworst five cases (policy-match):")
     for o in report["worst"]:
         write(f"  {o['case_id']}: nDCG@5 {o['ndcg']:.3f}, top5 {o['ranking'][:5]}")
     for o in report["problems"]:
-        for kind in ("hard_negative_violations", "grade2_ineligible", "amount_errors"):
+        for kind in ("hard_negative_violations", "grade2_ineligible", "amount_errors", "grade2_not_recommended",
+                     "hard_negatives_recommended", "near_miss_fixed_fields"):
             for p in o[kind]:
                 write(f"  ! {o['case_id']} {kind}: {p}")
 

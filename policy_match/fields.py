@@ -46,7 +46,9 @@ QUALIFICATIONS: tuple[str, ...] = (
 
 # Not in the contract: who the firm is as an applicant, for items whose applicant is not an
 # ordinary enterprise (platform or park operators). Without it such items count in no firm's money.
-OPERATOR_ROLES: tuple[str, ...] = ("工业互联网平台或数字化服务平台运营方", "产业园区运营方", "电商直播基地运营方")
+OPERATOR_ROLES: tuple[str, ...] = (
+    "工业互联网平台或数字化服务平台运营方", "产业园区运营方", "电商直播基地运营方", "电子商务平台企业",
+)
 
 QUALIFICATION_ALIASES: dict[str, str] = {
     "高企": "高新技术企业", "国家高新技术企业": "高新技术企业", "国高": "高新技术企业",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
@@ -23,9 +24,11 @@ import pandas as pd
 from .fields import PROFILE_FIELDS, QUALIFICATIONS, TOWNS, format_value
 from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
 from .profile import FieldProblem, Profile, ProfileError, is_blank, parse_profile
+from .wording import FIT_ZH, STATUS_ZH, VALIDITY_ZH
 
 MAX_BATCH_BYTES = 50 * 1024 * 1024
 MAX_BATCH_ROWS = 100_000
+MAX_PROFILE_BYTES = 10 * 1024 * 1024  # one firm's profile; plans of 100k characters fit easily
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 is a superset of GBK/GB2312
 
 # Chinese column headers accepted in batch files (the form's labels and a few common ones).
@@ -47,24 +50,50 @@ def read_profile_file(path: str | Path) -> dict[str, Any]:
     """A JSON profile file → mapping (validation happens in ``parse_profile``)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"无法读取文件 {path}: {exc.strerror}") from None
-    text = None
-    for enc in CSV_ENCODINGS:
-        try:
-            text = raw.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    if text is None:
-        raise InputError(f"{path}: 不是 UTF-8 或 GBK 编码的文本")
+    return profile_from_json(raw, str(path))
+
+
+def _json_int(text: str) -> int | str:
+    # Python refuses to turn more than 4300 digits into an int; keep the text so that the profile
+    # parser names the field ("数值过大") instead of the JSON reader failing on the whole file.
+    return int(text) if len(text) <= 1000 else text
+
+
+def _json_float(text: str) -> float | str:
+    number = float(text)
+    return number if math.isfinite(number) else text  # 1e400: shown as typed, rejected by the field
+
+
+def profile_from_json(raw: bytes | str, where: str) -> dict[str, Any]:
+    """Bytes or text of one JSON profile → mapping, with a one-line Chinese message naming
+    ``where`` (a path, 标准输入) for anything that is not a JSON object of reasonable size.
+    ``NaN`` / ``Infinity`` / 1e400 / a 5000-digit number are kept as text, so the profile parser
+    rejects them naming the field rather than passing a non-finite number on."""
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise InputError(f"{where}: 文件过大（超过 {MAX_PROFILE_BYTES // 1048576} MB），不是一家企业的画像")
+    text = raw
+    if isinstance(raw, bytes):
+        text = None
+        for enc in CSV_ENCODINGS:
+            try:
+                text = raw.decode(enc)
+                break
+            except UnicodeDecodeError:
+                continue
+        if text is None:
+            raise InputError(f"{where}: 不是 UTF-8 或 GBK 编码的文本")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_json_int, parse_float=_json_float, parse_constant=str)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: 不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）") from None
+        raise InputError(f"{where}: 不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON 嵌套层数过深；企业画像应为一层 {{\"字段\": 值}}") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: 企业画像应为 JSON 对象（{{\"字段\": 值}}），实际是 {type(data).__name__}")
+        raise InputError(f"{where}: 企业画像应为 JSON 对象（{{\"字段\": 值}}），实际是 {type(data).__name__}")
     return data
 
 
@@ -218,58 +247,109 @@ def run_batch(batch: BatchInput, *, as_of: date | str | None = None, include_exp
 
 
 def summary_row(row: int, profile: Profile, result: MatchResult) -> dict[str, Any]:
-    res = result.results
-    eligible = [r for r in res if r["status"] == "eligible"]
-    possible = [r for r in res if r["status"] == "possible"]
-    sure = sum((r["amount_wan"] or {}).get("low", 0) for r in res if r["status"] != "ineligible")
-    most = sum((r["amount_wan"] or {}).get("high", 0) for r in res if r["status"] != "ineligible")
-    top = [r for r in res if r["status"] != "ineligible"][:3]
+    """One firm's line: what it is advised to act on and the money it may plausibly count."""
+    summary, money = result.summary, result.summary.money
+    recommended = [p for p in result.policies if p.fit == "recommended"]
+    soon = [f"{p.policy.short_title or p.policy.title}：{p.validity.deadline_warning}"
+            for p in recommended if p.validity.deadline_warning]
     return {
         "行号": row,
         "企业名称": profile.name or f"第{row}行",
         "统一社会信用代码": profile.credit_code or "",
         "所在镇街": profile.town or "",
-        "可申请政策数": len(eligible),
-        "可能符合政策数": len(possible),
-        "确定可得(万元)": round(sure, 2),
-        "最高可得(万元)": round(most, 2),
-        "推荐前三": "；".join(r.get("short_title") or r["title"] for r in top),
-        "差一点就能享受": "；".join(n["summary"] for n in result.near_misses[:2]),
+        "推荐申报政策数": summary.counts.get("recommended", 0),
+        "普遍适用服务数": summary.counts.get("general", 0),
+        "其他可了解政策数": summary.counts.get("other", 0),
+        "可以预期(万元)": _num(money.entitled),
+        "核实后可得(万元)": _num(money.pending),
+        "竞争性最高可争取(万元)": _num(money.up_to),
+        "推荐政策": "；".join(p.policy.short_title or p.policy.title for p in recommended[:5]),
+        "临近截止": "；".join(soon),
+        "只差人工核实": "；".join(c.title for c in result.one_check_away[:3]),
+        "差一点就能享受": "；".join(n.summary for n in result.near_misses[:2]),
+        "建议": summary.text,
         "提示": "；".join(result.warnings),
     }
 
 
-SUMMARY_COLUMNS = ["行号", "企业名称", "统一社会信用代码", "所在镇街", "可申请政策数", "可能符合政策数",
-                   "确定可得(万元)", "最高可得(万元)", "推荐前三", "差一点就能享受", "提示"]
-DETAIL_COLUMNS = ["行号", "企业名称", "政策排名", "政策编号", "政策名称", "有效性", "事项编号", "支持事项", "结论",
-                  "确定可得(万元)", "最高可得(万元)", "金额计算", "不满足的条件", "待确认的条件", "下一步", "主管部门", "来源"]
-STATUS_ZH = {"eligible": "可申请", "possible": "可能符合·待确认", "ineligible": "暂不符合"}
-VALIDITY_ZH = {"current": "有效", "expired": "已过期", "unknown": "有效期待确认"}
+def _num(x: float) -> float | int:
+    r = round(x, 2)
+    return int(r) if float(r).is_integer() else r
+
+
+SUMMARY_COLUMNS = ["行号", "企业名称", "统一社会信用代码", "所在镇街", "推荐申报政策数", "普遍适用服务数", "其他可了解政策数",
+                   "可以预期(万元)", "核实后可得(万元)", "竞争性最高可争取(万元)", "推荐政策", "临近截止", "只差人工核实",
+                   "差一点就能享受", "建议", "提示"]
+DETAIL_COLUMNS = ["行号", "企业名称", "政策排名", "政策编号", "政策名称", "推荐等级", "有效性", "有效期说明", "截止日期",
+                  "事项编号", "支持事项", "结论", "金额性质", "可以预期(万元)", "最高可得(万元)", "金额计算", "不满足的条件",
+                  "待确认的条件", "下一步", "主管部门", "联系方式", "来源"]
+_BASIS_ZH = {"entitlement": "符合条件即可获得", "up_to": "竞争性（最高额度）", "cap_estimate": "按上限估算（未计入合计）"}
 
 
 def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[tuple]:
     """Item-level rows, as tuples in ``DETAIL_COLUMNS`` order (compact to pass between batch
-    processes): every item the firm may use, and the ruled-out ones that are near misses (one
-    or two conditions away); the rest would only bury the useful rows."""
-    near = {n["item_id"] for n in result.near_misses}
+    processes): the items the firm is advised to act on, and the near misses it could close;
+    services, other and ruled-out items are counted in the summary sheet, not listed."""
+    near = {n.item_id: n for n in result.near_misses}
     name = profile.name or f"第{row}行"
     out = []
-    for rank, pol in enumerate(result.results, 1):
-        validity = VALIDITY_ZH[pol["validity"]]
-        for it in pol["items"]:
-            if it["status"] == "ineligible" and it["item_id"] not in near:
+    for rank, pol in enumerate(result.policies, 1):
+        for it in pol.items:
+            miss = near.get(it.item_id)
+            if it.fit != "recommended" and miss is None:
                 continue
-            amount = it["amount_wan"] or {}
-            conditions = it["conditions"]
+            amount = it.amount_dict() or {}
+            department = it.item.department or pol.policy.department or ""
+            contact = it.item.contact or (pol.policy.contact if pol.policy.contact and
+                                          pol.policy.contact.department == department else None)
             out.append((
-                row, name, rank, pol["policy_id"], pol["title"], validity, it["item_id"], it["title"],
-                STATUS_ZH[it["status"]], amount.get("low", ""), amount.get("high", ""),
+                row, name, rank, pol.policy_id, pol.policy.title, FIT_ZH[it.fit], VALIDITY_ZH[it.validity.validity],
+                it.validity.note + (f"（{it.validity.deadline_warning}）" if it.validity.deadline_warning else ""),
+                it.validity.deadline.isoformat() if it.validity.deadline else "",
+                it.item_id, it.item.title, STATUS_ZH[it.status], _BASIS_ZH.get(amount.get("basis"), ""),
+                amount.get("low", ""), amount.get("high", "") if miss is None else miss.potential_high,
                 amount.get("formula", "金额未公开或非资金类支持"),
-                "；".join(c["reason"] for c in conditions if c["verdict"] == "unmet"),
-                "；".join(c["reason"] for c in conditions if c["verdict"] == "unknown"),
-                "；".join(it["near_misses"]), it["department"] or "", it["sources"][0] if it["sources"] else "",
+                "；".join(c.reason for c in it.conditions if c.verdict == "unmet"),
+                "；".join(c.reason for c in it.conditions if c.verdict == "unknown"),
+                "；".join(c.text for c in miss.changes) if miss is not None else "；".join(it.hints),
+                department, contact.text() if contact else "联系方式未公开",
+                it.item.sources[0] if it.item.sources else "",
             ))
     return out
+
+
+TOWN_COLUMNS = ["所在镇街", "企业数", "有推荐申报政策的企业数", "推荐申报政策数", "可以预期(万元)", "核实后可得(万元)",
+                "竞争性最高可争取(万元)"]
+
+
+class TownTotals:
+    """Per town, summed as summary rows arrive (a streaming batch never holds them all): how
+    many firms have something to act on, and the money they may still claim."""
+
+    def __init__(self) -> None:
+        self._towns: dict[str, list[float]] = {}
+
+    def add(self, summary: dict[str, Any]) -> None:
+        town = summary.get("所在镇街") or "未填写"
+        acc = self._towns.setdefault(town, [0, 0, 0, 0.0, 0.0, 0.0])
+        acc[0] += 1
+        acc[1] += summary["推荐申报政策数"] > 0
+        acc[2] += summary["推荐申报政策数"]
+        acc[3] += summary["可以预期(万元)"]
+        acc[4] += summary["核实后可得(万元)"]
+        acc[5] += summary["竞争性最高可争取(万元)"]
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = [dict(zip(TOWN_COLUMNS, [town, int(a[0]), int(a[1]), int(a[2]), _num(a[3]), _num(a[4]), _num(a[5])],
+                        strict=True)) for town, a in self._towns.items()]
+        return sorted(out, key=lambda r: (-r["竞争性最高可争取(万元)"] - r["可以预期(万元)"], -r["企业数"], r["所在镇街"]))
+
+
+def town_rows(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    totals = TownTotals()
+    for s in summaries:
+        totals.add(s)
+    return totals.rows()
 
 
 def write_workbook(result: BatchResult, path: str | Path | io.BytesIO) -> None:
@@ -282,11 +362,13 @@ def write_workbook(result: BatchResult, path: str | Path | io.BytesIO) -> None:
         ("成功匹配企业数", result.ok_rows),
         ("校验失败行数", len({e["行号"] for e in result.errors})),
         ("忽略的列", "、".join(result.ignored_columns) or "无"),
-        ("说明", "金额单位为万元；“最高可得”为按政策条款估算的上限，“确定可得”仅计入条件均已满足的定额事项；"
-                 "政策明细列出可申请、可能符合的事项，以及差一两项条件的事项。"),
+        ("说明", "金额单位为万元，只计入“推荐申报”的事项：“可以预期”为条件均已满足的定额或全额支持；"
+                 "“核实后可得”为定额或全额支持但仍有条件待核实；“竞争性最高可争取”为“最高/不超过”额度，以评审核定为准。"
+                 "政策明细列出推荐申报的事项和“差一点就能享受”的事项。"),
     ]
     sheets = {
         "企业汇总": pd.DataFrame(result.summaries, columns=SUMMARY_COLUMNS),
+        "镇街汇总": pd.DataFrame(town_rows(result.summaries), columns=TOWN_COLUMNS),
         "政策明细": pd.DataFrame(result.details, columns=DETAIL_COLUMNS),
         "校验失败": pd.DataFrame(result.errors, columns=["行号", "企业名称", "字段", "填写的值", "原因"]),
         "说明": pd.DataFrame(notes, columns=["项目", "内容"]),

@@ -27,12 +27,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
-from . import engine
-from .amounts import AmountResult, evaluate_amount, wan
+from . import advice, engine
+from .amounts import evaluate_amount
 from .engine import (
     GENERIC_FIELDS,
     MONEY_SATURATION_WAN,
@@ -48,12 +47,12 @@ from .engine import (
     ItemSpec,
     compile_base,
     encode_profiles,
-    py_round,
 )
 from .fields import LISTING_STAGES, SECTORS
 from .index import RelevanceIndex, fitted_index, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
+from .results import STATUS_RANK, CheckAway, ItemResult, MatchResult, NearMiss, PolicyResult, Summary
 from .rules import MET, UNKNOWN, UNMET, ConditionResult, evaluate_condition
 from .schema import Condition, PolicyRecord, Rule, SupportItem
 from .text import ChineseTokenizer
@@ -62,9 +61,12 @@ from .validity import ValidityStatus, item_validity, record_validity
 STATUS_ORDER = {"eligible": 2, "possible": 1, "ineligible": 0}
 # Profiles × items evaluated at once; a large base gets smaller chunks (bounded memory).
 CHUNK_CELLS = 2_000_000
+# Fit codes, ordered as results.FIT_RANK: recommended 4, general 3, other 2, ruled out 1.
+FIT_NAMES = {4: "recommended", 3: "general", 2: "other", 1: "ruled_out"}
+_OPERATOR_APPLICANTS = frozenset({"platform", "park_operator"})
 __all__ = ["GENERIC_FIELDS", "MONEY_SATURATION_WAN", "NO_CHECKABLE_CONFIRMATION", "POSSIBLE_CEILING",
            "POSSIBLE_FLOOR", "RELEVANCE_SATURATION", "W_EVIDENCE", "W_MONEY", "W_RELEVANCE", "W_STATUS",
-           "Matcher", "MatchResult", "default_matcher", "match"]
+           "ItemFeatures", "Matcher", "MatchResult", "default_matcher", "match"]
 
 # Flags of the profile that say something about the firm's needs, as text for relevance.
 _FLAG_TEXT = {
@@ -143,62 +145,23 @@ def parse_as_of(as_of: date | str | None) -> date:
         raise ValueError(f"as_of = “{as_of}”: 日期应为 YYYY-MM-DD") from None
 
 
-class MatchResult:
-    """One firm's answer. The ranking is computed by the engine when the match runs; the
-    explanations (``results``, ``near_misses``: condition reasons, formulas, entry dicts) are
-    built the first time they are read, and only for what they show."""
+@dataclass(frozen=True)
+class ItemFeatures:
+    """One firm's per-item arrays (row k: the k-th of ``Matcher.pairs_``): the engine's features
+    (``policy_match.engine.Features``), the score (unrounded), the raw relevance, the fit code
+    (4 recommended, 3 general, 2 other, 1 ruled out; after one-per-exclusive-group), whether the
+    item is shown at the date, whether the firm names a word particular to it, and whether its
+    applicant is the firm. Condition verdict codes of item k:
+    ``features.condition_codes[matcher.engine_.condition_slice(k)]``, in the order of
+    ``matcher.item_conditions_[k]`` (then a government applicant's 申报主体 condition)."""
 
-    def __init__(self, as_of: date, results: list[dict[str, Any]] | None = None, profile: Profile | None = None,
-                 warnings: list[str] | None = None, near_misses: list[dict[str, Any]] | None = None, *,
-                 explain: _Ranked | None = None):
-        self.as_of = as_of
-        self.profile = profile
-        self.warnings = list(warnings or [])
-        self._results = results
-        self._near_misses = near_misses
-        self._explain = explain
-
-    @property
-    def results(self) -> list[dict[str, Any]]:
-        if self._results is None:
-            self._results = self._explain.results() if self._explain is not None else []
-        return self._results
-
-    @property
-    def near_misses(self) -> list[dict[str, Any]]:
-        if self._near_misses is None:
-            self._near_misses = self._explain.near_misses() if self._explain is not None else []
-        return self._near_misses
-
-    @property
-    def item_features(self) -> ItemFeatures | None:
-        """The engine's view of every item of the base for this firm, as arrays (row k: the k-th
-        of ``Matcher.pairs_``) — what ranking and advice are computed from, without text."""
-        if self._explain is None:
-            return None
-        r = self._explain
-        return ItemFeatures(r.features, r.scores, r.relevance, r.live.item_live, r.near)
-
-    @property
-    def ranking(self) -> list[str]:
-        """Policy ids best first, without building any explanation."""
-        if self._explain is not None:
-            return self._explain.policy_ids()
-        return [r["policy_id"] for r in self.results]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "as_of": self.as_of.isoformat(),
-            "results": self.results,
-            "near_misses": self.near_misses,
-            "warnings": self.warnings,
-        }
-
-    def by_id(self, policy_id: str) -> dict[str, Any]:
-        for r in self.results:
-            if r["policy_id"] == policy_id:
-                return r
-        raise KeyError(policy_id)
+    features: engine.Features
+    score: np.ndarray
+    relevance: np.ndarray
+    fit: np.ndarray
+    shown: np.ndarray
+    names_item: np.ndarray
+    applicant_ok: np.ndarray
 
 
 class Matcher:
@@ -214,16 +177,77 @@ class Matcher:
             [item_document(p, it) for p, it in self.pairs_], [it.item_id for _, it in self.pairs_], self.tokenizer)
         self.extra_conditions_ = {p.policy_id: _implied_conditions(p) for p in kb.policies}
         self.item_conditions_ = [[*self.extra_conditions_[p.policy_id], *it.conditions] for p, it in self.pairs_]
+        # Static advice facts per item: a service open to all; which conditions point to a firm.
+        self.general_ = np.array([advice.is_general(it) for _, it in self.pairs_], dtype=bool)
+        self.points_to_ = {id(c): advice.can_point_to_firm(c) for conds in self.item_conditions_ for c in conds}
         # Every item's conditions, amount and ranking features as arrays (policy_match.engine).
-        self.engine_ = compile_base([ItemSpec(conds, it.amount, it.applicant in _APPLICANT_TEXT)
-                                     for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True)])
+        self.engine_ = compile_base(
+            [ItemSpec(conds, it.amount, it.applicant in _APPLICANT_TEXT, [self.points_to_[id(c)] for c in conds])
+             for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True)],
+            informative=advice._informative)
         # Items of a policy are contiguous rows: [policy_starts_[k], policy_starts_[k + 1]).
         sizes = [len(p.items) for p in kb.policies]
         self.policy_starts_ = np.cumsum([0, *sizes]).astype(np.int64)
-        self.item_policy_ = np.repeat(np.arange(len(sizes)), sizes)
-        self.static_: dict[int, dict[str, Any]] = {}  # the firm-independent part of an entry, built on first use
+        self.item_policy_ = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
+        applicant = [it.applicant for _, it in self.pairs_]
+        self.enterprise_applicant_ = np.array([a == "enterprise" for a in applicant], dtype=bool)
+        self.operator_applicant_ = np.array([a in _OPERATOR_APPLICANTS for a in applicant], dtype=bool)
+        self._fit_distinct_terms()
+        # Exclusive groups (alternatives within a policy): a group id per item, -1 for none.
+        groups: dict[tuple[str, str], int] = {}
+        self.item_group_ = np.array([groups.setdefault((p.policy_id, it.exclusive_group), len(groups))
+                                     if it.exclusive_group else -1 for p, it in self.pairs_], dtype=np.int64)
+        # Condition columns whose being unmet no change of the firm's can undo (advice.near_miss):
+        # no rule, the applicant type, a town record's scope, or only facts a firm does not change.
+        unchangeable = []
+        for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True):
+            unchangeable += [c.rule is None or c.kind == "applicant" or c.clause in {"申报主体", "适用范围"}
+                             or c.rule.fields_used() <= advice.FIXED_FIELDS for c in conds]
+            unchangeable += [True] * (it.applicant in _APPLICANT_TEXT) + [False]  # 申报主体, then the padding
+        self.unchangeable_col_ = np.array(unchangeable, dtype=bool)
         self.live_cache_: dict[tuple[date, bool], _LiveSet] = {}
         return self
+
+    def unchangeable_unmet(self, f: engine.Features) -> np.ndarray:
+        """Per item: an unmet condition the firm could not change (then it is no near miss)."""
+        return engine.segment_counts((f.condition_codes == engine.UNMET_CODE) & self.unchangeable_col_,
+                                     self.engine_.item_starts) > 0
+
+    def _fit_distinct_terms(self) -> None:
+        """A firm's plans name a policy when they name a word particular to any of its items
+        (advice.distinct_terms); kept as a policy × term table to test all policies at once."""
+        tok = self.index_.tokenizer_
+        memo: dict[str, tuple[str, ...]] = {}
+
+        def terms(text: str) -> tuple[str, ...]:
+            hit = memo.get(text)
+            if hit is None:
+                hit = memo[text] = (*tok.words(text), *tok.whole_words(text))
+            return hit
+
+        item_terms = advice.distinct_terms([{w for text in (it.title, *it.keywords) for w in terms(text)}
+                                            for _, it in self.pairs_], [p.policy_id for p, _ in self.pairs_])
+        by_policy: dict[str, frozenset[str]] = {}
+        for (p, _), t in zip(self.pairs_, item_terms, strict=True):
+            by_policy[p.policy_id] = by_policy.get(p.policy_id, frozenset()) | t
+        self.distinct_terms_ = [by_policy[p.policy_id] for p, _ in self.pairs_]
+        vocabulary: dict[str, int] = {}
+        policy_terms = [sorted(vocabulary.setdefault(w, len(vocabulary)) for w in by_policy.get(p.policy_id, ()))
+                        for p in self.kb_.policies]
+        self.term_vocabulary_ = vocabulary
+        self.policy_term_bounds_ = np.cumsum([0, *map(len, policy_terms)]).astype(np.int64)
+        self.policy_term_ids_ = np.array([t for ts in policy_terms for t in ts], dtype=np.int64)
+
+    def names_items(self, profile: Profile) -> np.ndarray:
+        """Per item: the firm's plans share a word particular to its policy."""
+        words = self.index_.tokenizer_.whole_words((profile.plans or "")[:PLANS_INDEXED_CHARS])
+        ids = [j for w in words if (j := self.term_vocabulary_.get(w)) is not None]
+        if not ids:
+            return np.zeros(len(self.pairs_), dtype=bool)
+        named = np.zeros(len(self.term_vocabulary_), dtype=bool)
+        named[ids] = True
+        per_policy = engine.segment_counts(named[self.policy_term_ids_], self.policy_term_bounds_) > 0
+        return per_policy[self.item_policy_]
 
     # -- query ---------------------------------------------------------------------------
     @staticmethod
@@ -241,7 +265,7 @@ class Matcher:
     def match(self, profile: Profile | dict, *, as_of: date | str | None = None,
               include_expired: bool = False, top: int | None = None) -> MatchResult:
         """Match one profile (a dict in the contract's fields, or a :class:`Profile`). With ``top``
-        only the best ``top`` policies are listed in ``results``."""
+        only the best ``top`` policies are returned; the summary still counts every policy."""
         return next(self.match_many([profile], as_of=as_of, include_expired=include_expired, top=top))
 
     def match_many(self, profiles: Iterable[Profile | dict], *, as_of: date | str | None = None,
@@ -280,7 +304,9 @@ class Matcher:
             live[policy.policy_id] = _Live(status, items)
         item_live = np.array([p.policy_id in live and it.item_id in live[p.policy_id].items
                               for p, it in self.pairs_], dtype=bool)
-        out = _LiveSet(live, item_live)
+        item_expired = np.array([item_live[k] and live[p.policy_id].items[it.item_id].validity == "expired"
+                                 for k, (p, it) in enumerate(self.pairs_)], dtype=bool)
+        out = _LiveSet(live, item_live, item_expired)
         if len(self.live_cache_) > 64:
             self.live_cache_.clear()
         self.live_cache_[(day, include_expired)] = out
@@ -291,197 +317,198 @@ class Matcher:
         profiles = [p.profile for p in chunk]
         relevance, word_vectors = self.index_.score_many([self.query_text(p) for p in profiles])
         f = engine.evaluate(self.engine_, encode_profiles(profiles, self.engine_.layout))
-        scores = py_round(engine.scores(f, relevance), 4)
-        starts = self.policy_starts_[:-1]
-        n_items = len(self.pairs_)
-        if n_items == 0:
-            for parsed in chunk:
-                yield MatchResult(as_of=day, results=[], profile=parsed.profile, warnings=list(parsed.warnings),
-                                  near_misses=[])
-            return
-        # A policy's status is its best shown item's; its score the best score among those.
+        scores = engine.scores(f, relevance)
+        # Tiers (advice.item_fit), vectorised: ruled out; other (not the firm's applicant type, or
+        # a town record's town not shown to be the firm's); recommended; general; other.
+        applicant_ok = self.enterprise_applicant_ | (self.operator_applicant_ & (f.applicant != engine.UNMET_CODE)
+                                                     & (f.applicant != engine.UNKNOWN_CODE))
+        names = np.stack([self.names_items(p) for p in profiles])
+        pointed = (((f.pointing_met > 0) & (relevance >= advice.SPECIFIC_RELEVANCE))
+                   | (names & (relevance >= advice.RECOMMEND_RELEVANCE)))
+        fit = np.where(f.status == engine.UNMET_CODE, 1,
+                       np.where(~applicant_ok | ~f.in_scope, 2, np.where(pointed, 4, np.where(self.general_, 3, 2))))
+        fit = np.where(live.item_live, fit, 0).astype(np.int8)
+        self._one_per_exclusive_group(fit, f.pointing_met, relevance)
         status = np.where(live.item_live, f.status, -1)
-        policy_status = np.maximum.reduceat(status, starts, axis=1)
-        best = status == policy_status[:, self.item_policy_]
-        policy_score = np.maximum.reduceat(np.where(best & live.item_live, scores, -np.inf), starts, axis=1)
-        # Near misses: ruled out by one or two conditions the firm could change, and paying something.
-        near = ((f.status == engine.UNMET_CODE) & (f.potential > 0) & (f.unmet >= 1) & (f.unmet <= 2)
-                & ~f.unmet_fixed & live.item_live)
+        starts = self.policy_starts_[:-1]
+        if len(self.pairs_):
+            policy_status = np.maximum.reduceat(status, starts, axis=1)
+            policy_fit = np.maximum.reduceat(fit, starts, axis=1)
+            best = live.item_live & (fit == policy_fit[:, self.item_policy_])
+            policy_score = np.maximum.reduceat(np.where(best, scores, -np.inf), starts, axis=1)
         copy = len(chunk) > 1  # each result keeps its own rows, not the chunk's arrays
         for i, parsed in enumerate(chunk):
+            if not len(self.pairs_):
+                yield MatchResult(as_of=day, profile=parsed.profile, policies=[], warnings=list(parsed.warnings),
+                                  summary=_summary([], []))
+                continue
             shown = np.flatnonzero(policy_status[i] >= 0)
-            order = shown[np.lexsort((shown, -policy_score[i, shown], policy_status[i, shown] == 0))]
-            ranked = _Ranked(self, parsed.profile, day, live, order if top is None else order[:top],
-                             features=engine.row_features(f, i, copy),
-                             scores=scores[i].copy() if copy else scores[i],
-                             relevance=relevance[i].copy() if copy else relevance[i],
-                             near=near[i].copy() if copy else near[i], word_vector=word_vectors[i])
-            yield MatchResult(as_of=day, profile=parsed.profile, warnings=list(parsed.warnings), explain=ranked)
+            pf, ps = policy_fit[i, shown], policy_score[i, shown]
+            order = shown[np.lexsort((shown, -ps, pf == 1, pf != 4))]
+            take = (lambda a, i=i: a[i].copy()) if copy else (lambda a, i=i: a[i])
+            ranked = _Ranked(self, parsed.profile, day, live, order, top, engine.row_features(f, i, copy),
+                             take(scores), take(relevance), take(fit), take(names), take(applicant_ok),
+                             word_vectors[i], policy_fit[i, order].tolist())
+            yield MatchResult(as_of=day, profile=parsed.profile, warnings=list(parsed.warnings), source=ranked)
+
+    def _one_per_exclusive_group(self, fit: np.ndarray, pointing_met: np.ndarray, relevance: np.ndarray) -> None:
+        """advice.one_per_exclusive_group: of recommended alternatives (one exclusive group of a
+        policy) only the one the firm's facts and plans point to most stays recommended."""
+        grouped = (fit == 4) & (self.item_group_ >= 0)
+        for p, rows in ((p, np.flatnonzero(grouped[p])) for p in range(fit.shape[0])):
+            if len(rows) < 2:
+                continue
+            best: dict[int, int] = {}
+            for r in rows.tolist():
+                g = int(self.item_group_[r])
+                key = (int(pointing_met[p, r]), float(relevance[p, r]))
+                if g not in best or key > (int(pointing_met[p, best[g]]), float(relevance[p, best[g]])):
+                    best[g] = r
+            for r in rows.tolist():
+                if best[int(self.item_group_[r])] != r:
+                    fit[p, r] = 2
 
     # -- explanations (only for what is shown) ---------------------------------------------
-    def static_entry(self, row: int) -> dict[str, Any]:
-        entry = self.static_.get(row)
-        if entry is None:
-            entry = self.static_[row] = _static_entry(*self.pairs_[row])
-        return entry
-
-    def explain_item(self, row: int, profile: Profile, status: str) -> _Explained:
-        """Condition reasons, amount and hints of one item, through rules.py / amounts.py."""
-        _, item = self.pairs_[row]
+    def item_result(self, ranked: _Ranked, row: int) -> ItemResult:
+        """One item's full answer for the firm, through rules.py / amounts.py (the reference)."""
+        policy, item = self.pairs_[row]
+        profile = ranked.profile
+        status = STATUSES[int(ranked.features.status[row])]
         results = [evaluate_condition(c, profile) for c in self.item_conditions_[row]]
         results.extend(_applicant_results(item))
         amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
-        potential = (amount.high or 0.0) if amount else 0.0
-        conditions = [r.to_dict() for r in results]
-        return _Explained(
-            conditions=conditions,
-            amount=_amount_dict(amount, status),
-            amount_note="；".join(amount.notes) if amount is not None and amount.high is None else None,
-            hints=_item_hints(results, status),
-            potential=potential,
-            near_miss_unmet=_near_miss_unmet(status, potential, conditions),
-        )
-
-
-@dataclass(frozen=True)
-class ItemFeatures:
-    """One firm's per-item arrays (see ``policy_match.engine.Features``): the features, the
-    rounded score, the raw relevance, whether the item is shown at the date, and whether it is a
-    near miss. Condition verdict codes of item k: ``features.condition_codes[
-    matcher.engine_.condition_slice(k)]`` (in the order of ``matcher.item_conditions_[k]``, then
-    a government applicant's 申报主体 condition)."""
-
-    features: engine.Features
-    score: np.ndarray
-    relevance: np.ndarray
-    shown: np.ndarray
-    near_miss: np.ndarray
+        return ItemResult(policy, item, status, FIT_NAMES[int(ranked.fit[row])], float(ranked.scores[row]),
+                          float(ranked.relevance[row]), tuple(results), amount, tuple(ranked.matched_terms(row)),
+                          tuple(_item_hints(results, status)), ranked.live.policies[policy.policy_id].items[item.item_id],
+                          bool(ranked.applicant_ok[row]), int(ranked.features.pointing_met[row]),
+                          float(ranked.features.potential[row]))
 
 
 @dataclass
 class _LiveSet:
     policies: dict[str, _Live]
-    item_live: np.ndarray  # (items,) bool: shown at this date
-
-
-@dataclass(frozen=True)
-class _Explained:
-    conditions: list[dict[str, Any]]
-    amount: dict[str, Any] | None
-    amount_note: str | None
-    hints: list[str]
-    potential: float
-    near_miss_unmet: list[dict[str, Any]] | None
+    item_live: np.ndarray     # (items,) bool: shown at this date
+    item_expired: np.ndarray  # (items,) bool: shown (include_expired) though expired
 
 
 class _Ranked:
-    """One firm's ranking from the engine, and the explanations built from it on demand."""
+    """One firm's ranking from the engine, and its explanations built from it on demand."""
 
-    def __init__(self, matcher: Matcher, profile: Profile, day: date, live: _LiveSet, policy_order: np.ndarray, *,
-                 features: engine.Features, scores: np.ndarray, relevance: np.ndarray, near: np.ndarray, word_vector):
+    def __init__(self, matcher: Matcher, profile: Profile, day: date, live: _LiveSet, order: np.ndarray,
+                 top: int | None, features: engine.Features, scores: np.ndarray, relevance: np.ndarray,
+                 fit: np.ndarray, names: np.ndarray, applicant_ok: np.ndarray, word_vector, order_fits: list[int]):
         self.matcher, self.profile, self.day, self.live = matcher, profile, day, live
-        self.policy_order = policy_order
-        self.features = features
-        self.status, self.potential = features.status, features.potential
-        self.scores, self.relevance = scores, relevance
-        self.near, self.word_vector = near, word_vector
-        self._entries: dict[int, tuple[dict[str, Any], _Explained]] = {}
-        self._terms: dict[int, list[str]] | None = None
-        self._shown_rows: set[int] = set()
+        self.order, self.top, self.order_fits = order, top, order_fits
+        self.features, self.scores, self.relevance, self.fit = features, scores, relevance, fit
+        self.names, self.applicant_ok, self.word_vector = names, applicant_ok, word_vector
+        self._items: dict[int, ItemResult] = {}
+        self._terms: dict[int, list[str]] = {}
+        self._policies: dict[int, PolicyResult] = {}
 
+    # the engine's view
     def policy_ids(self) -> list[str]:
         policies = self.matcher.kb_.policies
-        return [policies[k].policy_id for k in self.policy_order.tolist()]
+        shown = self.order if self.top is None else self.order[:self.top]
+        return [policies[k].policy_id for k in shown.tolist()]
 
-    def _item_rows(self, k: int) -> list[int]:
-        """A shown policy's shown items, best first (ineligible last; ties in record order)."""
-        lo, hi = int(self.matcher.policy_starts_[k]), int(self.matcher.policy_starts_[k + 1])
-        live, status, scores = self.live.item_live, self._lists()[0], self._lists()[1]
-        rows = [r for r in range(lo, hi) if live[r]]
-        # a stable sort, descending: equal keys keep the record's order
-        return sorted(rows, key=lambda r: (status[r] > 0, scores[r]), reverse=True)
+    def item_features(self) -> ItemFeatures:
+        return ItemFeatures(self.features, self.scores, self.relevance, self.fit, self.live.item_live, self.names,
+                            self.applicant_ok)
 
-    def _lists(self) -> tuple[list[int], list[float], list[float]]:
-        """The arrays as Python lists: explanations read them one number at a time."""
-        cached = self.__dict__.get("_as_lists")
-        if cached is None:
-            cached = self._as_lists = (self.status.tolist(), self.scores.tolist(), self.relevance.tolist())
-        return cached
+    # explanations
+    def matched_terms(self, row: int) -> list[str]:
+        if row not in self._terms:
+            # the words of every item of the shown policies (and this one) in one pass
+            m = self.matcher
+            shown = self.order if self.top is None else self.order[:self.top]
+            rows = {r for k in shown.tolist() for r in range(m.policy_starts_[k], m.policy_starts_[k + 1])} | {row}
+            rows -= self._terms.keys()
+            found = m.index_.matched_terms(self.word_vector, sorted(rows))
+            self._terms.update({r: found.get(r, []) for r in rows})
+        return self._terms[row]
 
-    def _entry(self, row: int) -> tuple[dict[str, Any], _Explained]:
-        hit = self._entries.get(row)
-        if hit is not None:
-            return hit
-        m = self.matcher
-        policy, item = m.pairs_[row]
-        status_codes, scores, relevance = self._lists()
-        status = STATUSES[status_codes[row]]
-        ex = m.explain_item(row, self.profile, status)
-        if self._terms is None:  # the words of every shown item, in one pass
-            self._shown_rows = {r for k in self.policy_order.tolist()
-                                for r in range(m.policy_starts_[k], m.policy_starts_[k + 1])}
-            self._terms = m.index_.matched_terms(self.word_vector, sorted(self._shown_rows))
-        terms = self._terms if row in self._shown_rows else m.index_.matched_terms(self.word_vector, [row])
-        entry: dict[str, Any] = {
-            "item_id": item.item_id,
-            "title": item.title,
-            "status": status,
-            "score": scores[row],
-            "amount_wan": ex.amount,
-            "conditions": ex.conditions,
-            "matched_terms": terms.get(row, []),
-            "near_misses": ex.hints,
-            "relevance": round(relevance[row], 4),
-            "amount_note": ex.amount_note,
-            **m.static_entry(row),
-        }
-        entry.update(_validity_keys(self.live.policies[policy.policy_id].items[item.item_id]))
-        self._entries[row] = (entry, ex)
-        return entry, ex
+    def item(self, row: int) -> ItemResult:
+        hit = self._items.get(row)
+        if hit is None:
+            hit = self._items[row] = self.matcher.item_result(self, row)
+        return hit
 
-    def results(self) -> list[dict[str, Any]]:
-        m = self.matcher
-        out = []
-        for k in self.policy_order.tolist():
+    def policy(self, k: int) -> PolicyResult:
+        hit = self._policies.get(k)
+        if hit is None:
+            m = self.matcher
             policy = m.kb_.policies[k]
-            items = [self._entry(row)[0] for row in self._item_rows(k)]
-            out.append(_policy_entry(policy, items, self.live.policies[policy.policy_id].status))
-        return out
+            rows = [r for r in range(m.policy_starts_[k], m.policy_starts_[k + 1]) if self.live.item_live[r]]
+            hit = self._policies[k] = _policy_result(policy, [self.item(r) for r in rows],
+                                                     self.live.policies[policy.policy_id].status)
+        return hit
 
-    def near_misses(self) -> list[dict[str, Any]]:
-        """Items the firm is one or two checkable facts away from, most money first."""
-        rows = np.flatnonzero(self.near)
-        if len(rows) == 0:
+    def _item_rows_in_order(self, k: int) -> list[int]:
+        """A policy's shown items as _policy_result orders them (without explaining them)."""
+        m = self.matcher
+        rows = [r for r in range(m.policy_starts_[k], m.policy_starts_[k + 1]) if self.live.item_live[r]]
+        fit, status, scores = self.fit, self.features.status, self.scores
+        return sorted(rows, key=lambda r: (fit[r] == 4, status[r] != engine.UNMET_CODE, scores[r]), reverse=True)
+
+    def policies(self) -> list[PolicyResult]:
+        shown = self.order if self.top is None else self.order[:self.top]
+        return [self.policy(k) for k in shown.tolist()]
+
+    def summary(self) -> Summary:
+        recommended = [r for k, f in zip(self.order.tolist(), self.order_fits, strict=True) if f == 4
+                       for r in self._item_rows_in_order(k) if self.fit[r] == 4]
+        return _summary([FIT_NAMES[f] for f in self.order_fits], [self.item(r) for r in recommended])
+
+    def near_misses(self) -> list[NearMiss]:
+        """advice.near_miss over the ruled-out items that could be one (a vectorised pre-check of
+        what near_miss itself requires), best possible first: an item's priority is at most its
+        worth, so once eight are found above the next one's worth, the rest cannot enter."""
+        m, f = self.matcher, self.features
+        candidates = np.flatnonzero(
+            (f.status == engine.UNMET_CODE) & (f.potential > 0) & self.live.item_live & ~self.live.item_expired
+            & ~f.unmet_fixed & (f.applicant != engine.UNMET_CODE) & ~m.unchangeable_unmet(f))
+        if not len(candidates):
             return []
-        relevant = py_round(self.relevance[rows], 4) > 0.05
-        order = np.lexsort((rows, -py_round(self.potential[rows], 2), ~relevant))
+        worth = [0.6 * advice.money_weight(float(f.potential[r])) + 0.4 * relevance_feature(float(self.relevance[r]))
+                 for r in candidates.tolist()]
+        found: list[NearMiss] = []
+        for w, r in sorted(zip(worth, candidates.tolist(), strict=True), key=lambda t: -t[0]):
+            if len(found) >= advice.MAX_NEAR_MISSES:
+                found = advice.rank_near_misses(found)
+                if found[-1].priority > w:
+                    break
+            hit = advice.near_miss(self.item(r), self.profile, relevance_weight=relevance_feature(float(self.relevance[r])))
+            if hit is not None:
+                found.append(hit)
+        return advice.rank_near_misses(found)
+
+    def one_check_away(self) -> list[CheckAway]:
         out = []
-        for row in rows[order][:8].tolist():
-            policy = self.matcher.pairs_[row][0]
-            entry, ex = self._entry(row)
-            out.append(_near_miss_entry(policy, entry, ex))
+        for k, fk in zip(self.order.tolist(), self.order_fits, strict=True):
+            if fk != 4:
+                continue
+            for r in self._item_rows_in_order(k):
+                if self.fit[r] == 4 and self.features.status[r] == engine.UNKNOWN_CODE:
+                    found = advice.one_check_away(self.item(r))
+                    if found is not None:
+                        out.append(found)
         return out
 
 
-def _contact_text(contact) -> str | None:
-    return contact.text() if contact is not None else None
+def _summary(policy_fits: list[str], recommended: list[ItemResult]) -> Summary:
+    counts = advice.counts_by_fit(policy_fits)
+    money = advice.headline_money(recommended)
+    return Summary(counts, money, advice.summary_text(counts, money))
 
 
-def _static_entry(policy: PolicyRecord, item: SupportItem) -> dict[str, Any]:
-    return {
-        "support_type": item.support_type,
-        "description": item.description,
-        "amount_text": item.amount.text,
-        "period": item.period.model_dump(by_alias=True, exclude_none=True),
-        "how_to_apply": item.how_to_apply.model_dump(exclude_none=True, exclude_defaults=True),
-        "department": item.department or policy.department,
-        "contact": _contact_text(item.contact or policy.contact),
-        "confidence": item.confidence,
-        "missing": item.missing,
-        "sources": item.sources,
-        "exclusive_group": item.exclusive_group,
-        "applicant": item.applicant,
-    }
+def _applicant_ok(item: SupportItem, results: list[ConditionResult]) -> bool:
+    """The firm is the kind of applicant the item is for: any enterprise for ordinary items; for
+    platform/park-operator items only when the profile shows it (its applicant condition met)."""
+    if item.applicant == "enterprise":
+        return True
+    if item.applicant in {"platform", "park_operator"}:
+        return all(r.verdict == MET for r in results if r.condition.kind == "applicant")
+    return False
 
 
 def _implied_conditions(policy: PolicyRecord) -> list[Condition]:
@@ -510,17 +537,6 @@ def _applicant_results(item: SupportItem) -> list[ConditionResult]:
     return [ConditionResult(cond, UNMET, text, (), ())]
 
 
-def _amount_dict(amount: AmountResult | None, status: str) -> dict[str, Any] | None:
-    if amount is None or amount.high is None:
-        return None
-    out = amount.to_dict()
-    if status == "ineligible":
-        # What it would be, kept apart from what this firm can receive now (nothing).
-        out["potential_high"] = out["high"]
-        out["low"], out["high"] = 0, 0
-    return out
-
-
 def _item_hints(results: list[ConditionResult], status: str) -> list[str]:
     wanted = UNMET if status == "ineligible" else UNKNOWN
     hints: list[str] = []
@@ -532,46 +548,6 @@ def _item_hints(results: list[ConditionResult], status: str) -> list[str]:
     return hints[:3]
 
 
-def _sort_key(entry: dict[str, Any]) -> tuple[int, float]:
-    return (0 if entry["status"] == "ineligible" else 1, entry["score"])
-
-
-def combine_amounts(items: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """A policy's amount: stack items that may be stacked, take the larger of exclusive ones.
-
-    Counted: eligible items, and possible items meant for enterprises (an item for platform
-    or park operators that the firm has not shown it runs does not inflate the total).
-    ``None`` when no counted item has a documented amount.
-    """
-    counted = [it for it in items if it["amount_wan"] is not None and
-               (it["status"] == "eligible" or (it["status"] == "possible" and it["applicant"] == "enterprise"))]
-    if not counted:
-        open_items = [it for it in items if it["status"] != "ineligible"]
-        if not open_items and any(it["amount_wan"] is not None for it in items):
-            return {"low": 0, "high": 0}  # ruled out of every paying item: nothing to receive
-        return None  # nothing documented, or a number the firm has not given yet
-    groups: dict[str, tuple[float, float]] = {}
-    low = high = 0.0
-    for it in counted:
-        a = it["amount_wan"]
-        g = it.get("exclusive_group")
-        if g:
-            lo, hi = groups.get(g, (0.0, 0.0))
-            groups[g] = (max(lo, a["low"]), max(hi, a["high"]))
-        else:
-            low += a["low"]
-            high += a["high"]
-    for lo, hi in groups.values():
-        low += lo
-        high += hi
-    return {"low": _num(low), "high": _num(high)}
-
-
-def _num(x: float) -> float | int:
-    r = round(x, 2)
-    return int(r) if float(r).is_integer() else r
-
-
 @dataclass(frozen=True)
 class _Live:
     """A record shown at a date: its validity and that of each of its shown items."""
@@ -580,65 +556,25 @@ class _Live:
     items: dict[str, ValidityStatus]
 
 
-def _validity_keys(status: ValidityStatus) -> dict[str, Any]:
-    return {
-        "validity": status.validity,
-        "validity_note": status.note,
-        "deadline": status.deadline.isoformat() if status.deadline else None,
-        "deadline_warning": status.deadline_warning,
-    }
+def _item_sort_key(it: ItemResult) -> tuple[int, int, float]:
+    return (it.fit == "recommended", it.status != "ineligible", it.score)
 
 
-def _policy_entry(policy: PolicyRecord, items: list[dict[str, Any]], status: ValidityStatus) -> dict[str, Any]:
-    best = max(items, key=lambda e: STATUS_ORDER[e["status"]])["status"]
-    score = max((e["score"] for e in items if e["status"] == best), default=0.0)
-    return {
-        "policy_id": policy.policy_id,
-        "title": policy.title,
-        "short_title": policy.short_title,
-        "status": best,
-        **_validity_keys(status),
-        "score": score,
-        "amount_wan": combine_amounts(items),
-        "items": items,
-        "doc_number": policy.doc_number,
-        "issuer": policy.issuer,
-        "issued": policy.issued,
-        "department": policy.department,
-        "contact": _contact_text(policy.contact),
-        "level": policy.level,
-        "town_scope": policy.town_scope,
-        "package_2022_02_15": policy.package_2022_02_15,
-        "summary": policy.summary,
-        "sources": policy.sources,
-    }
+def _policy_sort_key(p: PolicyResult) -> tuple[int, int, float]:
+    """Recommended first; then the rest by score (a service and an unconfirmed policy are both
+    "not what to act on", and the score already orders them); ruled out last."""
+    return (p.fit == "recommended", p.fit != "ruled_out", p.score)
 
 
-def _near_miss_entry(policy: PolicyRecord, entry: dict[str, Any], ex: _Explained) -> dict[str, Any]:
-    potential = ex.potential
-    return {
-        "policy_id": policy.policy_id,
-        "item_id": entry["item_id"],
-        "title": entry["title"],
-        "potential_high": _num(potential),
-        "unmet": [c["reason"] for c in ex.near_miss_unmet],
-        "what_would_change_it": entry["near_misses"],
-        "summary": f"{entry['title']}：{'；'.join(entry['near_misses']) or '；'.join(c['text'] for c in ex.near_miss_unmet)}"
-                   f"（最高可达 {wan(potential)}）",
-        "relevance": entry["relevance"],
-    }
-
-
-def _near_miss_unmet(status: str, potential: float, conditions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """The unmet conditions of a near miss, or None when the item is not one: it must pay
-    something and fail on one or two conditions the firm could change (not the applicant
-    type, and not a town record's scope — a firm does not move town for a reward)."""
-    if status != "ineligible" or potential <= 0:
-        return None
-    unmet = [c for c in conditions if c["verdict"] == UNMET]
-    if not 1 <= len(unmet) <= 2 or any(c.get("clause") in {"申报主体", "适用范围"} for c in unmet):
-        return None
-    return unmet
+def _policy_result(policy: PolicyRecord, items: list[ItemResult], validity: ValidityStatus) -> PolicyResult:
+    """A policy's answer from its items': the best status and fit; its score is that of its best
+    item of the best fit; its amount that of the items that fit the firm (advice.policy_amount)."""
+    items = sorted(advice.one_per_exclusive_group(items), key=_item_sort_key, reverse=True)
+    status = max((it.status for it in items), key=STATUS_RANK.__getitem__)
+    fit = advice.best_fit([it.fit for it in items])
+    score = max(it.score for it in items if it.fit == fit)
+    amount, note = advice.policy_amount(items, fit)
+    return PolicyResult(policy, status, fit, score, validity, tuple(items), amount, note)
 
 
 @lru_cache(maxsize=1)
@@ -649,5 +585,5 @@ def default_matcher() -> Matcher:
 
 def match(profile: Profile | dict, *, as_of: date | str | None = None, include_expired: bool = False,
           top: int | None = None) -> MatchResult:
-    """Match one profile against the bundled policy base (contract §3)."""
+    """Match one profile against the bundled policy base (contract §3–4)."""
     return default_matcher().match(profile, as_of=as_of, include_expired=include_expired, top=top)

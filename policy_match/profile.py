@@ -8,7 +8,10 @@ invalid value raises :class:`ProfileError` naming the field and the value.
 from __future__ import annotations
 
 import math
+import numbers
 import re
+import unicodedata
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -40,9 +43,11 @@ class FieldProblem(BaseModel):
     message: str
 
     def line(self) -> str:
-        shown = repr(self.value) if not isinstance(self.value, str) else f"“{self.value}”"
-        if isinstance(self.value, str) and len(self.value) > 60:
-            shown = f"“{self.value[:60]}…”"
+        if isinstance(self.value, str):
+            shown = f"“{self.value[:60]}…”" if len(self.value) > 60 else f"“{self.value}”"
+        else:
+            shown = repr(self.value)
+            shown = shown[:60] + "…" if len(shown) > 60 else shown
         return f"{self.field} = {shown}: {self.message}"
 
 
@@ -76,24 +81,124 @@ def parse_bool(value: Any) -> bool:
     raise ValueError("应为 是/否（也可写 true/false、1/0）")
 
 
-def parse_number(value: Any) -> float:
+# -- numbers with units -------------------------------------------------------------------
+#
+# People write "3000元", "5亿", "1,500万", "2万人", "0.5万平方米", "35%" in forms and sheets. A
+# number is read in its own unit and converted to the field's unit when that is exact (a power of
+# ten between 元 and 万元, ㎡ and 万平方米); a unit of another kind (万美元 in a 万元 field, 人 in a
+# money field, 亩 in a ㎡ field) is rejected with the field named rather than read as a 万元 figure.
+
+# field unit (fields.py) -> (dimension, how many of the dimension's base unit one field unit is)
+FIELD_UNITS: dict[str, tuple[str, int]] = {
+    "万元": ("元", 10_000), "万美元": ("美元", 10_000), "人": ("人", 1), "㎡": ("㎡", 1),
+    "%": ("%", 1), "年": ("年", 1), "级": ("级", 1),
+}
+# what people write after the number (NFKC-folded, lower case) -> dimension
+UNIT_WORDS: dict[str, str] = {
+    "元": "元", "元人民币": "元", "人民币": "元", "块": "元", "块钱": "元", "rmb": "元", "cny": "元",
+    "美元": "美元", "美金": "美元", "usd": "美元",
+    "人": "人", "名": "人", "个人": "人",
+    "平方米": "㎡", "平米": "㎡", "平方": "㎡", "m2": "㎡", "平方公尺": "㎡",
+    "%": "%", "年": "年", "级": "级", "亩": "亩", "公顷": "公顷",
+}
+CURRENCY_SIGNS = {"¥": "元", "$": "美元", "us$": "美元"}
+MULTIPLIERS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
+# dimensions a 万/亿 multiplier makes sense for ("2万%" or "2千年" is a typing slip)
+SCALABLE = {"元", "美元", "人", "㎡", "亩", "公顷"}
+_NUMBER_TEXT = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)(.*)$")
+_NON_FINITE_WORDS = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+_SEPARATORS = re.compile(r"[\s,_']+")  # after NFKC: 1,500 / 1，500 / 1 500
+
+
+def _too_large() -> ValueError:
+    return ValueError("数值过大，超出合理范围（请检查单位或多输入的数字）")
+
+
+def read_quantity(value: Any, unit: str = "") -> tuple[float, str | None]:
+    """A number in the field unit ``unit`` (``PROFILE_FIELDS[...].unit``) and, when a unit
+    written with it was converted, a note saying how it was read ("3000元 → 0.3万元").
+
+    Raises ``ValueError`` with a Chinese message: not a number, not finite, too large, or a unit
+    that is not the field's and cannot be converted exactly.
+    """
     if isinstance(value, bool):
         raise ValueError("应为数字")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    else:
-        text = str(value).strip().replace(",", "").replace("，", "").replace(" ", "")
-        for suffix in ("万元", "万美元", "万", "元", "%", "％", "㎡", "平方米", "人", "年"):
-            if text.endswith(suffix) and len(text) > len(suffix):
-                text = text[: -len(suffix)]
-                break
+    if isinstance(value, numbers.Real):  # int, float and numpy's (a spreadsheet cell)
         try:
-            number = float(text)
-        except ValueError:
-            raise ValueError("应为数字") from None
-    if math.isnan(number) or math.isinf(number):
+            number = float(value)
+        except OverflowError:  # a 400-digit integer
+            raise _too_large() from None
+        if math.isnan(number):
+            raise ValueError("不是有效的数字（NaN）")
+        if math.isinf(number):
+            raise _too_large()
+        return number, None
+    if not isinstance(value, str):
+        value = str(value)
+    try:  # the common case, a plain number ("1500", " 12.5 "): no unit to read
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(number):
+            return number, None
+    text = unicodedata.normalize("NFKC", value).strip().lower().replace("\u2212", "-")
+    text = _SEPARATORS.sub("", text)
+    if text in _NON_FINITE_WORDS:
         raise ValueError("应为有限的数字")
-    return number
+    sign_dimension = None
+    for sign, dimension in sorted(CURRENCY_SIGNS.items(), key=lambda kv: -len(kv[0])):
+        if text.startswith(sign):
+            text, sign_dimension = text[len(sign):], dimension
+            break
+    match = _NUMBER_TEXT.match(text)
+    if not match:
+        raise ValueError("应为数字")
+    digits, suffix = match.groups()
+    multiplier_text = ""
+    while suffix and suffix[0] in MULTIPLIERS and len(multiplier_text) < 3:
+        multiplier_text, suffix = multiplier_text + suffix[0], suffix[1:]
+    field_dimension, field_scale = FIELD_UNITS.get(unit, ("", 1))
+    if suffix and suffix not in UNIT_WORDS:
+        where = f"（本字段单位为{unit}）" if unit else ""
+        raise ValueError(f"无法识别的单位“{match.group(2)}”{where}，请只填写数字")
+    dimension = UNIT_WORDS.get(suffix) or sign_dimension
+    if dimension is not None and sign_dimension is not None and dimension != sign_dimension:
+        raise ValueError(f"货币符号与单位“{suffix}”不一致")
+    bare = dimension is None and not multiplier_text  # "1500": already in the field's unit
+    if dimension is None:  # "1500" or "1500万": the field's own kind of unit
+        dimension = field_dimension
+    shown_unit = multiplier_text + (suffix or dimension)  # as written: 万美元, 人, 亩
+    if not field_dimension and dimension:
+        raise ValueError(f"无法识别的单位“{match.group(2)}”，请只填写数字")
+    if field_dimension and dimension != field_dimension:
+        if {dimension, field_dimension} <= {"元", "美元"} or {dimension, field_dimension} <= {"㎡", "亩", "公顷"}:
+            raise ValueError(f"单位是{shown_unit}，本字段单位为{unit}，请换算后填写")
+        raise ValueError(f"单位是{shown_unit}，本字段单位为{unit}，请确认是否填错了栏目")
+    if multiplier_text and dimension not in SCALABLE | {""}:
+        raise ValueError(f"无法识别的单位“{match.group(2)}”（本字段单位为{unit}），请只填写数字")
+    scale = math.prod(MULTIPLIERS[c] for c in multiplier_text)
+    try:
+        exact = Decimal(digits)
+        if not bare:  # in the written unit's base (元, 人, ㎡) → in the field's unit (万元)
+            exact = exact * scale / field_scale
+        number = float(exact)
+    except ArithmeticError:  # an exponent beyond what Decimal can hold
+        raise _too_large() from None
+    if math.isinf(number):
+        raise _too_large()
+    converted = number != float(Decimal(digits))
+    note = f"“{value.strip()}”按 {_plain(number)}{unit} 计" if converted else None
+    return number, note
+
+
+def _plain(number: float) -> str:
+    return f"{number:.10g}"
+
+
+def parse_number(value: Any, unit: str = "") -> float:
+    """:func:`read_quantity` without the note."""
+    return read_quantity(value, unit)[0]
 
 
 class Profile(BaseModel):
@@ -142,7 +247,7 @@ class Profile(BaseModel):
         if meta.kind == "bool":
             return parse_bool(value)
         if meta.kind in NUMERIC_KINDS:
-            number = parse_number(value)
+            number = parse_number(value, meta.unit)
             if meta.kind == "int":
                 if number != int(number):
                     raise ValueError("应为整数")
@@ -156,7 +261,12 @@ class Profile(BaseModel):
             return number
         if meta.kind == "list":
             items = value if isinstance(value, (list, tuple, set)) else LIST_SPLIT.split(str(value))
-            return [str(v).strip() for v in items if not is_blank(v) and str(v).strip()]
+            try:
+                return [str(v).strip() for v in items if not is_blank(v) and str(v).strip()]
+            except ValueError:  # an item Python cannot even turn into text (thousands of digits)
+                raise ValueError("应为文本（多项用顿号或分号分隔）") from None
+        if isinstance(value, (dict, list, tuple, set)):
+            raise ValueError("应为文本")
         return str(value).strip()
 
     @field_validator("town")
@@ -194,7 +304,7 @@ class Profile(BaseModel):
             name = raw.replace('"', "“", 1).replace('"', "”", 1) if '"' in raw else raw
             name = QUALIFICATION_ALIASES.get(raw, QUALIFICATION_ALIASES.get(name, name))
             if name not in QUALIFICATIONS:
-                raise ValueError(f"未知的资质“{raw}”（可选：{'、'.join(QUALIFICATIONS)}）")
+                raise ValueError(f"未知的资质“{_clip(raw)}”（可选：{'、'.join(QUALIFICATIONS)}）")
             if name not in out:
                 out.append(name)
         return out
@@ -206,7 +316,7 @@ class Profile(BaseModel):
             return None
         bad = [v for v in value if v not in OPERATOR_ROLES]
         if bad:
-            raise ValueError(f"未知的运营主体身份“{bad[0]}”（可选：{'、'.join(OPERATOR_ROLES)}）")
+            raise ValueError(f"未知的运营主体身份“{_clip(bad[0])}”（可选：{'、'.join(OPERATOR_ROLES)}）")
         return list(dict.fromkeys(value))
 
     @field_validator("listing_stage")
@@ -271,8 +381,13 @@ def parse_profile(data: Any) -> ProfileParse:
                 msg = "应为数字"
             elif err.get("type") in {"string_type"}:
                 msg = "应为文本"
-            problems.append(FieldProblem(field=loc, value=known.get(loc, err.get("input")), message=msg))
+            problems.append(FieldProblem(field=loc, value=_shown_value(known.get(loc, err.get("input"))), message=msg))
         raise ProfileError(problems) from None
+    for name, value in known.items():  # say how a number written in another unit was read
+        if isinstance(value, str) and not is_blank(value) and PROFILE_FIELDS[name].kind in NUMERIC_KINDS:
+            note = read_quantity(value, PROFILE_FIELDS[name].unit)[1]
+            if note:
+                warnings.append(f"{PROFILE_FIELDS[name].label}：{note}")
     if profile.plans and len(profile.plans) > PLANS_INDEXED_CHARS:
         warnings.append(
             f"发展计划共 {len(profile.plans)} 字，仅前 {PLANS_INDEXED_CHARS} 字用于相关度计算（原文完整保留）"
@@ -283,3 +398,22 @@ def parse_profile(data: Any) -> ProfileParse:
 
 
 PLANS_INDEXED_CHARS = 20_000
+
+
+def _clip(text: str, limit: int = 30) -> str:
+    """A value quoted inside a message: long enough to recognise, never a whole pasted page."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _shown_value(value: Any) -> Any:
+    """The rejected value as it can be shown: an integer of thousands of digits cannot even be
+    turned into text (Python refuses above 4300 digits), so it is described instead."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"（约 {digits} 位的整数）"
+    if isinstance(value, (list, tuple, set, dict)):
+        try:
+            repr(value)
+        except (ValueError, RecursionError):  # a huge integer or a deep nesting inside
+            return "（无法显示的值）"
+    return value

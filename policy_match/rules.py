@@ -218,3 +218,36 @@ def combine(verdicts: list[str]) -> str:
     if UNKNOWN in verdicts:
         return "possible"
     return "eligible"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One leaf of a rule the profile fails: the field, the test and the firm's value."""
+
+    field: str
+    op: str
+    target: object
+    current: object
+
+
+def gap_alternatives(rule: Rule, profile: Profile, limit: int = 8) -> list[tuple[Gap, ...]]:
+    """Ways to stop ``rule`` failing: each alternative is the set of failing leaves that would
+    have to change together. ``[()]`` when the rule does not fail; ``[]`` when no change of
+    leaf values can help (a ``not`` over something the firm has)."""
+    if evaluate_rule(rule, profile).verdict != UNMET:
+        return [()]
+    if rule.field is not None:
+        return [(Gap(rule.field, rule.op or "", rule.value, getattr(profile, rule.field)),)]
+    if rule.not_ is not None:
+        return []
+    children = [gap_alternatives(r, profile, limit) for r in (rule.all if rule.all is not None else rule.any or [])]
+    if rule.any is not None:
+        return [alt for child in children for alt in child][:limit]
+    combined: list[tuple[Gap, ...]] = [()]
+    for child in children:
+        if child == [()]:
+            continue
+        combined = [a + b for a in combined for b in child][:limit]
+        if not combined:
+            return []
+    return combined

@@ -38,7 +38,8 @@ def unfold_cjk(text: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # allow_inf_nan=False: `.inf` / `.nan` in a number field is an error naming the field.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -72,6 +73,13 @@ class Rule(_Strict):
         if self.op not in RULE_OPS:
             raise ValueError(f"unknown op '{self.op}' (one of {', '.join(sorted(RULE_OPS))})")
         kind = PROFILE_FIELDS[self.field].kind
+        values = self.value if isinstance(self.value, list) else [self.value]
+        if not all(isinstance(v, (str, int, float)) for v in values):  # bool is an int
+            shown = repr(self.value)
+            raise ValueError(f"rule value must be text, a number or true/false, or a list of them; got "
+                             f"{shown[:80] + '…' if len(shown) > 80 else shown}")
+        if self.op == "is" and not isinstance(self.value, bool):
+            raise ValueError(f"op 'is' needs value true or false, got {self.value!r}")
         if self.op in NUMERIC_OPS and kind not in NUMERIC_KINDS:
             raise ValueError(f"op '{self.op}' needs a numeric field, '{self.field}' is {kind}")
         if self.op in LIST_OPS and kind != "list":
@@ -82,7 +90,6 @@ class Rule(_Strict):
             raise ValueError("op 'between' needs value [low, high]")
         if self.op in {"in", "not_in"} | LIST_OPS and not isinstance(self.value, list):
             raise ValueError(f"op '{self.op}' needs a list value")
-        values = self.value if isinstance(self.value, list) else [self.value]
         if self.field in LIST_VOCABULARIES:
             bad = [v for v in values if v not in LIST_VOCABULARIES[self.field]]
             if bad:

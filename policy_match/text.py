@@ -82,6 +82,7 @@ class ChineseTokenizer:
         self.synonyms = read_synonyms(vocab_dir / "synonyms.tsv")
         self.stopwords = read_words(vocab_dir / "stopwords.txt")
         self._words_cached = lru_cache(maxsize=64)(self._segment)
+        self._whole_cached = lru_cache(maxsize=64)(self._whole)
         if not self._load_dictionary():
             self._build_dictionary()
 
@@ -167,22 +168,36 @@ class ChineseTokenizer:
             out.append(words)
         return out
 
+    def whole_words(self, text: str) -> frozenset[str]:
+        """The words of ``text`` as whole words (jieba's precise mode, no sub-words): "辅导备案"
+        stays one word and does not also yield "辅导". Each word both as written and as its
+        synonym's canonical term ("机器人" is also "智能化")."""
+        return self._whole_cached(text)
+
+    def _whole(self, text: str) -> frozenset[str]:
+        raw = self._jieba.lcut(normalize(text), HMM=True)
+        return frozenset(self._clean(raw)) | frozenset(self._clean(raw, synonyms=False))
+
     def _segment(self, text: str) -> tuple[str, ...]:
         return self._segment_normalized(normalize(text))
 
     def _segment_normalized(self, text: str) -> tuple[str, ...]:
+        return tuple(self._clean(self._jieba.lcut_for_search(text, HMM=True)))
+
+    def _clean(self, raw_words, *, synonyms: bool = True) -> list[str]:
         out: list[str] = []
-        for raw in self._jieba.lcut_for_search(text, HMM=True):
+        for raw in raw_words:
             word = raw.strip()
             if not word or not _KEEP.search(word):
                 continue
             if word.isdigit() and word not in KEPT_NUMBERS:
                 continue  # amounts and years carry no topic; customs codes do
-            word = self.synonyms.get(word, word)
+            if synonyms:
+                word = self.synonyms.get(word, word)
             if word in self.stopwords:
                 continue
             out.append(word)
-        return tuple(out)
+        return out
 
     __call__ = words
 

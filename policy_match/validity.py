@@ -122,11 +122,11 @@ def _own_status(v: Validity, as_of: date, *, issued: str | None = None) -> Valid
         return ValidityStatus(EXPIRED, _join([f"已由{v.superseded_by}接续或取代", v.note or ""]), as_of)
     if v.covered is not None and as_of.year > date_bounds(v.covered.end)[1].year:
         what = v.covered.note or f"截至 {v.covered.end} 的数据"
-        return ValidityStatus(EXPIRED, f"已结束：按{what}核算兑现，所涉期间已过", as_of)
+        return ValidityStatus(EXPIRED, _join([f"已结束：按{what}核算兑现，所涉期间已过", v.note or ""]), as_of)
     years = _intake_years(v)
     if years and as_of.year - years[-1] >= STALE_INTAKE_YEARS:
-        return ValidityStatus(
-            EXPIRED, f"已结束：仅见{_years_text(years)}申报通知，{years[-1] + 1}年以来未见新一轮申报", as_of)
+        return ValidityStatus(EXPIRED, _join([
+            f"已结束：仅见{_years_text(years)}申报通知，{years[-1] + 1}年以来未见新一轮申报", v.note or ""]), as_of)
     if v.document_status == "draft":
         return None  # decided by the caller: unknown, saying it is a draft
     window_end, window_text = _window_deadline(v, as_of)

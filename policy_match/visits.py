@@ -6,7 +6,11 @@ repository root. SQLite runs in WAL mode with a busy timeout, and every write tr
 starts with ``BEGIN IMMEDIATE``, so two app sessions (threads or processes) saving at the
 same moment both succeed: the second waits for the first instead of failing.
 
-Strings are stored exactly as given (no HTML escaping here; escaping is the UI's job).
+Strings are stored as given (no HTML escaping here; escaping is the UI's job), except for the
+characters XML cannot hold (``policy_match.xml_text``): a vertical tab or form feed pasted from Word
+becomes a line break, other control characters and lone surrogates are dropped, so that every
+saved visit's brief can be built. Visits saved before that rule still open: the brief cleans its
+input too, and text or JSON another tool damaged reads as U+FFFD / not recorded.
 
 >>> engine = get_engine("sqlite://")
 >>> init_db(engine)
@@ -47,6 +51,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from .fields import TOWN_ALIASES, TOWNS
+from .xml_text import xml_safe, xml_safe_data
 
 ENV_DB_URL = "POLICY_MATCH_DB_URL"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -111,13 +116,24 @@ class Visit(Base):
             "firm_name": self.firm_name,
             "credit_code": self.credit_code,
             "town": self.town,
-            "profile": json.loads(self.profile_json or "{}"),
-            "result_summary": json.loads(self.result_summary_json) if self.result_summary_json else None,
+            "profile": _loads(self.profile_json) or {},
+            "result_summary": _loads(self.result_summary_json),
             "notes": self.notes or "",
             "follow_up": self.follow_up or "",
             "follow_up_due": self.follow_up_due,
             "status": self.status,
         }
+
+
+def _loads(text: str | None) -> Any:
+    """A stored JSON column; one damaged by hand or by another tool reads as not recorded, so
+    the visit still opens (its other fields are intact)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -161,6 +177,16 @@ class VisitIn(BaseModel):
     follow_up_due: date | None = None
     status: Literal["open", "done"] = "open"
 
+    @field_validator("firm_name", "credit_code", "town", "advisor", mode="before")
+    @classmethod
+    def _one_line_xml_safe(cls, value: Any) -> Any:
+        return xml_safe(value, line_break=" ") if isinstance(value, str) else value
+
+    @field_validator("notes", "follow_up", "profile", "result_summary", mode="before")
+    @classmethod
+    def _xml_safe(cls, value: Any) -> Any:
+        return xml_safe_data(value)
+
     @field_validator("credit_code", "town", "advisor", "follow_up_due", mode="before")
     @classmethod
     def _blank(cls, value: Any) -> Any:
@@ -193,6 +219,16 @@ class VisitUpdate(BaseModel):
     follow_up: str | None = Field(default=None, max_length=MAX_FOLLOW_UP)
     follow_up_due: date | None = None
     status: Literal["open", "done"] | None = None
+
+    @field_validator("advisor", mode="before")
+    @classmethod
+    def _one_line_xml_safe(cls, value: Any) -> Any:
+        return xml_safe(value, line_break=" ") if isinstance(value, str) else value
+
+    @field_validator("notes", "follow_up", mode="before")
+    @classmethod
+    def _xml_safe(cls, value: Any) -> Any:
+        return xml_safe_data(value)
 
 
 def _error_text(err: dict[str, Any]) -> str:
@@ -248,7 +284,9 @@ def summarize_result(result: dict[str, Any]) -> dict[str, Any]:
             "policy_id": r["policy_id"],
             "title": r["title"],
             "status": r["status"],
+            "fit": r.get("fit"),
             "validity": r.get("validity"),
+            "deadline": r.get("deadline"),
             "amount_wan": _amount_pair(r.get("amount_wan")),
         }
         for r in result.get("results", [])
@@ -264,7 +302,8 @@ def summarize_result(result: dict[str, Any]) -> dict[str, Any]:
         for n in result.get("near_misses", [])
     ]
     counts = {s: sum(p["status"] == s for p in policies) for s in ("eligible", "possible", "ineligible")}
-    return {"as_of": result.get("as_of"), "counts": counts, "policies": policies, "near_misses": near}
+    return {"as_of": result.get("as_of"), "counts": counts, "policies": policies, "near_misses": near,
+            "summary": result.get("summary")}
 
 
 def visit_from_match(profile: dict[str, Any], result: dict[str, Any] | None, **fields: Any) -> VisitIn:
@@ -309,6 +348,8 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     # Let SQLAlchemy's "begin" listener issue BEGIN (the driver would defer it, which turns
     # two concurrent writers into an immediate "database is locked").
     dbapi_connection.isolation_level = None
+    # Text another tool wrote as invalid UTF-8 reads with U+FFFD instead of failing the whole list.
+    dbapi_connection.text_factory = _lenient_text
     cur = dbapi_connection.cursor()
     try:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
@@ -317,6 +358,10 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
         cur.execute("PRAGMA foreign_keys = ON")
     finally:
         cur.close()
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
 
 
 def _sqlite_begin(conn) -> None:

@@ -10,6 +10,34 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "data" / "policies"
 TEST_DATA = ROOT / "tests" / "data"
+# The policy ids the contract guarantees (shared/contract/catalog.csv). The base holds more
+# records than these; tests check that these are present rather than a fixed count.
+CONTRACT_POLICY_IDS = frozenset({
+    "zs-2022-digital-transformation",
+    "zs-2022-effective-investment",
+    "zs-2022-cross-border-ecommerce",
+    "zs-2022-industrial-park-renovation",
+    "zs-2022-enterprise-listing",
+    "zs-2022-land-supply-access",
+    "zs-2022-manufacturing-investment-award",
+    "zs-2022-tech-reform-fund",
+    "zs-2022-small-firm-upscaling",
+    "zs-service-entrepreneurship-mentors",
+    "zs-service-management-training",
+    "zs-service-public-tech-platforms",
+    "zs-service-requests-mashangban",
+    "zs-2023-leading-enterprises",
+    "zs-2023-sme-industrial",
+    "zs-2023-new-year-18",
+    "zs-2023-baizhan-qianqi",
+    "zs-2024-foreign-trade-fund",
+    "zs-2024-sme-digital-pilot",
+    "zs-2024-headquarters",
+    "zs-2025-ai-plus",
+    "gd-provincial-sme-support",
+    "zs-cuiheng-2022-warm-enterprise",
+    "zs-nantou-ecommerce",
+})
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,12 @@ import math
 import random
 from dataclasses import dataclass
 
+from policy_match import advice
 from policy_match.amounts import evaluate_amount
 from policy_match.fields import LIST_VOCABULARIES, LISTING_STAGES, PROFILE_FIELDS, SECTORS, TOWNS
 from policy_match.matcher import (
     GENERIC_FIELDS,
     _applicant_results,
-    _near_miss_unmet,
     confirmation_feature,
     evidence_feature,
     firm_text_score,
@@ -43,6 +43,7 @@ class ScalarItem:
     near_miss: bool
     in_scope: bool
     applicant: int  # code of the applicant conditions' verdicts (min), -1 without one
+    pointing_met: int  # advice: met conditions on facts that say something about this firm
 
     def score(self, relevance_raw: float) -> float:
         return self.fixed_score + firm_text_score(relevance_feature(relevance_raw), self.evidence, self.money)
@@ -68,10 +69,20 @@ def scalar_item(conditions, item, profile: Profile) -> ScalarItem:
         specific_met=specific,
         fixed_score=fixed_score(status, confirmation_feature(results), evidence),
         money=money_feature(potential) if status != "ineligible" else 0.0,
-        near_miss=_near_miss_unmet(status, potential, [r.to_dict() for r in results]) is not None,
+        near_miss=_near_miss(status, potential, results),
         in_scope=all(r.verdict == MET for r in results if r.condition.clause == "适用范围"),
         applicant=min((CODES[r.verdict] for r in results if r.condition.kind == "applicant"), default=-1),
+        pointing_met=sum(1 for r in results if r.verdict == MET and r.condition.rule is not None
+                         and advice.can_point_to_firm(r.condition)
+                         and advice.met_on_specific_facts(r.condition.rule, profile)),
     )
+
+
+def _near_miss(status: str, potential: float, results) -> bool:
+    """Ruled out by one or two conditions, none the applicant type or a town record's scope."""
+    unmet = [r for r in results if r.verdict == "unmet"]
+    return (status == "ineligible" and potential > 0 and 1 <= len(unmet) <= 2
+            and not any(r.condition.clause in {"申报主体", "适用范围"} for r in unmet))
 
 
 CODES = {"unmet": 0, "unknown": 1, "met": 2}

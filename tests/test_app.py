@@ -14,6 +14,8 @@ import openpyxl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from .conftest import CONTRACT_POLICY_IDS
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 30
@@ -98,28 +100,39 @@ def test_manufacturer_gets_digital_policy_with_amount():
     submit(at)
     assert not at.error
     found = cards(at)
-    assert len(found) >= 3
+    assert len(found) >= 2  # the digital-transformation policy and the SME pilot
     first = "\n".join(m.value for m in found[0].markdown)
     text = markdown_text(at)
     assert "数字化智能化" in text
     # the digital-transformation subsidy: 3000万 × 20% = 600万, with the formula shown
     assert "设备和软件投入 3000万 × 20" in text
     assert "最高 600 万元" in text
-    assert any("可申请" in m.value and "可能符合" in m.value and "估计最高" in m.value for m in at.markdown)
-    assert "估计最高 0 万元" not in text
-    assert "badge[" in first  # status badge on the card
-    assert any("✔" in m.value for m in at.markdown)
+    # the advice first: what to act on, and the money split into what it can count on and the "up to"
+    assert any(m.value.startswith("**推荐申报 ") for m in at.markdown)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["推荐申报"] == f"{len(found)} 项"
+    assert metrics["可以预期"] == "0 万元" and metrics["竞争性最高可争取"] != "0 万元"
+    assert "推荐申报" in first and "badge[" in first  # fit and status badges on the card
+    assert any("满足：" in m.value for m in at.markdown)
+    # the pilot ends 2026-12-31: the deadline is flagged above the cards
+    assert any("截止，还剩" in w.value for w in at.warning)
+    assert "### 普遍适用的服务" in text
     assert "vega_lite_chart" in element_types(at.main)
     assert at.text[0].value == "企业：中山市明灯照明有限公司"
 
 
-def test_empty_form_submit_shows_results():
+def test_empty_form_submit_recommends_nothing_but_lists_the_rest():
     at = new_app()
     submit(at)
     assert not at.error
-    assert any(m.value.startswith("**可申请 ") for m in at.markdown)
-    assert cards(at), "an empty profile still lists policies (as 可能符合, with what is missing)"
-    assert any("? 待确认" in m.value for m in at.markdown)
+    # a firm that fills in nothing is told nothing points to a policy yet, not "可能符合 12 项"
+    assert not cards(at)
+    assert any("暂无可以明确推荐的政策" in i.value for i in at.info)
+    assert {m.label: m.value for m in at.metric}["推荐申报"] == "0 项"
+    text = markdown_text(at)
+    assert "### 普遍适用的服务" in text
+    assert any("其他可了解的政策" in e.label for e in at.expander)
+    assert "补充：" in text  # each other policy says which facts would decide it
 
 
 def test_negative_revenue_names_field_and_keeps_values():
@@ -141,7 +154,7 @@ def test_negative_revenue_names_field_and_keeps_values():
     at.number_input(key="sc_annual_revenue_wan").set_value(5000)
     submit(at)
     assert not at.error
-    assert cards(at)
+    assert any(m.value.startswith("**推荐申报 ") or "暂无可以明确推荐" in m.value for m in [*at.markdown, *at.info])
 
 
 def test_html_in_name_is_shown_as_text():
@@ -171,11 +184,11 @@ def test_matcher_runs_only_on_submit(monkeypatch):
     fill_manufacturer(at)
     submit(at)
     assert len(calls) == 1
-    before = len(cards(at))
+    assert not cards(at, "sc_out")
     at.toggle(key="sc_show_ineligible").set_value(True).run(timeout=TIMEOUT)
     assert not at.exception
     assert len(calls) == 1, "an unrelated widget change must not rerun the matcher"
-    assert len(cards(at)) > before  # the toggle added the 暂不符合 cards from the stored result
+    assert cards(at, "sc_out")  # the toggle added the 暂不符合 cards from the stored result
     assert any("暂不符合" in m.value for m in at.markdown)
     # changing the as-of date does not rematch either; it says a submit is needed
     at.toggle(key="sc_include_expired").set_value(True).run(timeout=TIMEOUT)
@@ -207,28 +220,31 @@ def library() -> AppTest:
     return at
 
 
-def test_library_lists_all_records():
+def test_library_lists_all_records(kb):
     at = library()
     table = at.dataframe[0].value
-    assert len(table) == 24
+    assert len(table) == len(kb.policies)
+    assert set(table["政策编号"]) >= CONTRACT_POLICY_IDS
     assert {"政策名称", "文号", "级别", "主管部门", "2022-02-15 政策包", "今日有效性", "支持方式"} <= set(table.columns)
 
 
-def test_library_search_and_filters():
+def test_library_search_and_filters(kb):
     at = library()
     at.text_input(key="lib_query").set_value("跨境电商").run(timeout=TIMEOUT)
     ids = list(at.dataframe[0].value["政策编号"])
     assert ids[0] == "zs-2022-cross-border-ecommerce"
-    assert 1 <= len(ids) < 24
+    assert 1 <= len(ids) < len(kb.policies)
     at.text_input(key="lib_query").set_value("").run(timeout=TIMEOUT)
     at.multiselect(key="lib_package").set_value(["confirmed"]).run(timeout=TIMEOUT)
     assert len(at.dataframe[0].value) == 2
     at.multiselect(key="lib_package").set_value([]).run(timeout=TIMEOUT)
     at.multiselect(key="lib_level").set_value(["town"]).run(timeout=TIMEOUT)
-    assert set(at.dataframe[0].value["政策编号"]) == {"zs-cuiheng-2022-warm-enterprise", "zs-nantou-ecommerce"}
+    town_ids = set(at.dataframe[0].value["政策编号"])
+    assert town_ids == {p.policy_id for p in kb.policies if p.level == "town"}
+    assert {"zs-cuiheng-2022-warm-enterprise", "zs-nantou-ecommerce"} <= town_ids
     at.multiselect(key="lib_level").set_value([])
     at.multiselect(key="lib_support_type").set_value(["股权投资"]).run(timeout=TIMEOUT)
-    assert 1 <= len(at.dataframe[0].value) < 24
+    assert 1 <= len(at.dataframe[0].value) < len(kb.policies)
     at.text_input(key="lib_query").set_value("完全不相关的词xyz").run(timeout=TIMEOUT)
     assert len(at.dataframe[0].value) == 0
     assert any("没有符合条件" in i.value for i in at.info)
@@ -288,9 +304,11 @@ def test_batch_gbk_csv_end_to_end():
     assert not at.exception, [e.value for e in at.exception]
     summary, towns, errors = (d.value for d in at.dataframe)
     assert list(summary["企业名称"]) == ["古镇明灯照明", "小榄五金"]
-    assert summary.loc[0, "最高可得(万元)"] > 0
+    assert summary.loc[0, "推荐申报政策数"] > 0 and summary.loc[0, "竞争性最高可争取(万元)"] > 0
     assert set(towns["所在镇街"]) == {"古镇镇", "小榄镇"}
-    assert towns.loc[0, "最高可得(万元)"] == summary["最高可得(万元)"].max()
+    assert towns.loc[0, "竞争性最高可争取(万元)"] == summary["竞争性最高可争取(万元)"].max()
+    # per town: firms that have something to act on, not firms with any "possible" policy
+    assert towns["有推荐申报政策的企业数"].sum() == int((summary["推荐申报政策数"] > 0).sum())
     assert set(errors["字段名称"]) == {"所在镇街", "上年度营业收入"}
     assert set(errors["行号"]) == {4}
     assert at.download_button(key="batch_download")
@@ -386,9 +404,10 @@ def test_progress_adaptor_and_workbook():
     assert bar.calls[-1][0] == 1.0 and "2/2" in bar.calls[-1][1]
     towns = town_frame(result)
     assert towns["企业数"].sum() == 2
-    assert towns["最高可得(万元)"].sum() == pytest.approx(sum(s["最高可得(万元)"] for s in result.summaries), abs=0.05)
+    assert towns["竞争性最高可争取(万元)"].sum() == pytest.approx(
+        sum(s["竞争性最高可争取(万元)"] for s in result.summaries), abs=0.05)
     book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(result)))
-    assert book.sheetnames == ["企业汇总", "政策明细", "校验失败", "说明"]
+    assert book.sheetnames == ["企业汇总", "镇街汇总", "政策明细", "校验失败", "说明"]
 
 
 def test_template_csv_is_utf8_bom_and_roundtrips():

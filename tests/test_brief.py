@@ -61,34 +61,60 @@ def test_brief_names_the_firm_and_key_facts(brief):
         assert fragment in text, fragment
 
 
-def test_brief_lists_top_policies_with_status_amount_department(brief, result):
+def test_brief_lists_the_recommended_policies_with_amount_validity_department(brief, result):
     doc = brief[0]
-    usable = [r for r in result["results"] if r["status"] in {"eligible", "possible"}]
-    assert usable
+    recommended = [r for r in result["results"] if r["fit"] == "recommended"]
+    assert recommended
     table = next(t for t in doc.tables if t.rows[0].cells[0].text == "政策")
-    assert [c.text for c in table.rows[0].cells] == ["政策", "结论", "估计金额(万元)", "主管部门"]
+    assert [c.text for c in table.rows[0].cells] == ["政策", "结论", "估计金额(万元)", "有效期", "主管部门"]
     body = table.rows[1:]
-    assert len(body) == min(MAX_POLICIES, len(usable))
-    assert [r.cells[0].text for r in body] == [p.get("short_title") or p["title"] for p in usable[:MAX_POLICIES]]
+    assert len(body) == min(MAX_POLICIES, len(recommended))
+    assert [r.cells[0].text for r in body] == [p.get("short_title") or p["title"] for p in recommended[:MAX_POLICIES]]
     assert {r.cells[1].text for r in body} <= {"可申请", "可能符合·待确认"}
-    top = usable[0]
+    top = recommended[0]
     assert body[0].cells[2].text == amount_text(top["amount_wan"])
-    assert body[0].cells[3].text == top["department"]
+    assert body[0].cells[4].text == "中山市工业和信息化局"  # each department once
+    # the pilot ends 2026-12-31: the brief says so, with the days left
+    pilot = next(r for r in body if r.cells[0].text == "中小企业数字化转型城市试点资金")
+    assert pilot.cells[3].text == "2026-12-31 截止，还剩 34 天"
+    text = all_text(doc)
+    assert result["summary"]["text"] in text and "竞争性奖补，最高可争取" in text
 
 
 def test_brief_near_misses_materials_contacts_notes(brief, result):
     doc = brief[0]
     text = all_text(doc)
-    assert "差一点就能享受" in text
-    assert result["near_misses"]
-    for n in result["near_misses"][:MAX_NEAR_MISSES]:
-        assert n["summary"] in text
-    for n in result["near_misses"][MAX_NEAR_MISSES:]:
-        assert n["summary"] not in text
-    assert "项目核准或备案文件" in text  # from the digital-transformation items' how_to_apply.materials
-    assert "联系方式" in text and "88315243" in text
+    wanted = [m for r in result["results"] if r["fit"] == "recommended" for it in r["items"]
+              if it["fit"] == "recommended" for m in it["how_to_apply"].get("materials", [])]
+    assert (wanted[0] in text) if wanted else ("详见申报通知" in text)  # materials of the recommended items
+    # no contact is published for these items: the department is named, and that it is not published
+    assert "五、联系方式" in text and "中山市工业和信息化局（联系方式未公开）" in text
+    assert "88315243" not in text  # the 2022 reply letter's contact is not these items' contact
+    # ... while a 南头 e-commerce firm gets the contact published with the town's measures, under its own unit
+    nantou = {"town": "南头镇", "sector": "F", "registered_in_zhongshan": True, "industry": "家电网络零售",
+              "plans": "镇上家电厂成立的电商公司，在天猫抖音卖自家产品，去年网络零售额700万，今年首次进入社零统计"}
+    nantou_brief = all_text(docx.Document(io.BytesIO(visit_brief_docx(nantou, match(nantou, as_of=AS_OF).to_dict()))))
+    assert "南头镇经科局：李斯琴 0760-23380962" in nantou_brief
+    assert "：南头镇经科局" not in nantou_brief  # a contact is never filed under another unit
     assert NOTES in text  # verbatim, HTML-looking text untouched
     assert FOLLOW_UP in text and "2026-12-02" in text
+
+
+def test_brief_near_misses_for_a_small_maker_near_the_threshold():
+    firm = dict(PROFILE, above_scale=False, annual_revenue_wan=1600, employees=60, qualifications=["专精特新中小企业"],
+                plans="今年想评市级单项冠军培育，明年营收争取过2000万")
+    result = match(firm, as_of=AS_OF).to_dict()
+    data = visit_brief_docx(firm, result, advisor="张三", visit_date=date(2026, 11, 27))
+    text = all_text(docx.Document(io.BytesIO(data)))
+    near = result["near_misses"]
+    if near:
+        assert "差一点就能享受" in text
+        for n in near[:MAX_NEAR_MISSES]:
+            assert n["summary"] in text
+        for n in near[MAX_NEAR_MISSES:]:
+            assert n["summary"] not in text
+    else:
+        assert "差一点就能享受" not in text
 
 
 def test_brief_footer_and_chinese_intact(brief):
@@ -130,7 +156,7 @@ def test_brief_from_an_empty_match_and_from_a_saved_summary(result):
     doc = docx.Document(io.BytesIO(visit_brief_docx({"name": "空白企业"}, empty, advisor="李四", notes="",
                                                     follow_up="", visit_date="2026-11-01")))
     text = all_text(doc)
-    assert "空白企业" in text and "暂未匹配到可申请的政策" in text and "详见申报通知" in text
+    assert "空白企业" in text and "暂无可以明确推荐的政策" in text and "详见申报通知" in text
     assert "差一点就能享受" not in text
 
     summary = summarize_result(result)  # a reopened visit: no items, so no materials or contacts

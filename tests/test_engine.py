@@ -13,9 +13,10 @@ import math
 import numpy as np
 import pytest
 
+from policy_match import advice
 from policy_match.engine import STATUSES, VERDICTS, ItemSpec, compile_base, encode_profiles, evaluate, py_round, scores
 from policy_match.knowledge import KnowledgeBase
-from policy_match.matcher import Matcher
+from policy_match.matcher import FIT_NAMES, Matcher
 from policy_match.profile import parse_profile
 from policy_match.schema import Amount, Condition, Rule
 
@@ -31,13 +32,14 @@ def eval_profiles():
 
 
 def specs_of(matcher: Matcher) -> list[ItemSpec]:
-    return [ItemSpec(conds, it.amount, it.applicant in {"government", "town_government"})
+    return [ItemSpec(conds, it.amount, it.applicant in {"government", "town_government"},
+                     [advice.can_point_to_firm(c) for c in conds])
             for conds, (_, it) in zip(matcher.item_conditions_, matcher.pairs_, strict=True)]
 
 
 def assert_parity(matcher: Matcher, profiles, relevance_seed: int = 3) -> int:
     """Compare every (profile, item) of the engine with the scalar path; returns the count."""
-    base = compile_base(specs_of(matcher))
+    base = compile_base(specs_of(matcher), informative=advice._informative)
     features = evaluate(base, encode_profiles(profiles, base.layout))
     rng = np.random.default_rng(relevance_seed)
     relevance = rng.uniform(0, 0.4, size=features.status.shape) * (rng.random(features.status.shape) < 0.6)
@@ -64,6 +66,7 @@ def assert_parity(matcher: Matcher, profiles, relevance_seed: int = 3) -> int:
             assert near == ref.near_miss, where
             assert bool(features.in_scope[p, i]) == ref.in_scope, where
             assert features.applicant[p, i] == ref.applicant, where
+            assert features.pointing_met[p, i] == ref.pointing_met, where
             assert float(got_scores[p, i]) == round(ref.score(float(relevance[p, i])), 4), where
             checked += 1
     return checked
@@ -193,7 +196,8 @@ def test_item_features_agree_with_the_explained_results(matcher):
                 k = rows[entry["item_id"]]
                 assert feats.shown[k]
                 assert STATUSES[feats.features.status[k]] == entry["status"]
-                assert float(feats.score[k]) == entry["score"]
+                assert round(float(feats.score[k]), 4) == entry["score"]
+                assert FIT_NAMES[int(feats.fit[k])] == entry["fit"]
                 verdicts = [VERDICTS[c] for c in feats.features.condition_codes[matcher.engine_.condition_slice(k)]]
                 assert verdicts == [c["verdict"] for c in entry["conditions"]]
                 amount = entry["amount_wan"]
@@ -203,8 +207,9 @@ def test_item_features_agree_with_the_explained_results(matcher):
                     assert amount["high"] == round(high, 2) and amount["low"] == round(float(feats.features.amount_low[k]), 2)
                 shown += 1
         assert shown == int(feats.shown.sum())
-        assert {n["item_id"] for n in result.near_misses} <= {it.item_id for k, (_, it) in enumerate(matcher.pairs_)
-                                                              if feats.near_miss[k]}
+        ruled_out_paying = {it.item_id for k, (_, it) in enumerate(matcher.pairs_)
+                            if feats.features.status[k] == 0 and feats.features.potential[k] > 0}
+        assert {n.item_id for n in result.near_misses} <= ruled_out_paying
         assert result.ranking == [r["policy_id"] for r in result.results]
 
 
@@ -222,7 +227,7 @@ def test_every_evaluation_path_gives_the_same_features(kb, exotic_matcher, monke
     import policy_match.engine as engine_module
     from policy_match.engine import Features
 
-    base = compile_base(specs_of(exotic_matcher))
+    base = compile_base(specs_of(exotic_matcher), informative=advice._informative)
     profiles = eval_profiles() + random_profiles(kb, 200, seed=7)
 
     def run(one_by_one: bool) -> list[Features]:

@@ -139,7 +139,10 @@ def test_policy_base_notebook(kb):
     assert f"items with confidence partial: {len(partial)}" in text
     assert partial[0].missing in text
     assert all(p.package_note in text for p in kb.policies if p.package_note)
-    assert images(nb) >= 3
+    assert re.search(r"^records by validity at \d{4}-\d{2}-\d{2}:", text, re.M)  # validity at today's date
+    assert re.search(r"^unknown share of records: \d+%", text, re.M)
+    assert "records by best source class:" in text and re.search(r"^official\s+\d+\s*$", text, re.M)
+    assert images(nb) >= 4
     assert_clean_stderr(nb)
 
 
@@ -152,7 +155,8 @@ def test_advisor_walkthrough_notebook():
     assert re.search(r"\d+–\d+万（", text), "an amount range with its formula"
     for firm in ("中山市恒辉照明电器有限公司", "中山市凤鸣厨房电器股份有限公司", "中山市跨洋优品电子商务有限公司"):
         assert firm in text
-    assert "最高可达" in text  # the near misses
+    assert "推荐申报" in text and "竞争性奖补" in text  # the advice and its money first
+    assert "差一点就能享受" in "\n".join(c.source for c in nb.cells) and ("需要：" in text or "没有只差" in text)
     assert "步骤：" in text and "现场核实" in text  # what to prepare
     md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "专员" in md and "走访" in md

@@ -56,7 +56,7 @@ def test_save_and_get_round_trip_with_match_summary(engine):
     summary = got["result_summary"]
     assert summary["as_of"] == AS_OF
     first = summary["policies"][0]
-    assert set(first) == {"policy_id", "title", "status", "validity", "amount_wan"}
+    assert set(first) == {"policy_id", "title", "status", "fit", "validity", "deadline", "amount_wan"}
     assert [p["policy_id"] for p in summary["policies"]] == [r["policy_id"] for r in result["results"]]
     assert summary["counts"]["eligible"] + summary["counts"]["possible"] > 0
     assert [n["summary"] for n in summary["near_misses"]] == [n["summary"] for n in result["near_misses"]]

@@ -1,0 +1,221 @@
+"""The advice layer (policy_match.advice): tiers, honest money, near misses a firm can act on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from policy_match import advice, match
+from policy_match.evaluate import FIXED_FOR_NEAR_MISSES, load_cases
+from policy_match.profile import Profile
+from policy_match.rules import Gap
+from policy_match.schema import Condition, Rule
+
+from .conftest import TEST_DATA
+
+AS_OF = "2026-12-01"
+MAKER = {
+    "name": "古镇某灯饰有限公司", "town": "古镇镇", "registered_in_zhongshan": True, "sector": "C",
+    "industry": "灯饰照明制造", "above_scale": True, "annual_revenue_wan": 30000, "employees": 400,
+    "credit_ok": True, "qualifications": ["高新技术企业"],
+    "plans": "明年投3000万上MES系统和自动化产线，建设数字化车间", "equipment_software_investment_wan": 3000,
+    "digital_level": 3,
+}
+
+
+def fits(result) -> dict[str, str]:
+    return {p.policy_id: p.fit for p in result.policies}
+
+
+# -- tiers ------------------------------------------------------------------------------------
+
+def test_a_firm_that_fills_in_nothing_gets_no_recommendation():
+    result = match({}, as_of=AS_OF)
+    assert result.summary.counts["recommended"] == 0
+    assert set(fits(result).values()) <= {"general", "other", "ruled_out"}
+    assert result.summary.money.high == 0 and result.near_misses == []
+    assert "暂无可以明确推荐的政策" in result.summary.text
+
+
+def test_services_open_to_all_are_general_not_recommended():
+    result = match({"name": "某公司"}, as_of=AS_OF)
+    f = fits(result)
+    assert f["zs-service-requests-mashangban"] == "general"
+    assert f["zs-service-public-tech-platforms"] == "general"
+
+
+def test_the_digital_maker_is_told_to_act_on_the_digital_policies():
+    result = match(MAKER, as_of=AS_OF)
+    f = fits(result)
+    assert f["zs-2022-digital-transformation"] == "recommended"
+    assert result.policies[0].fit == "recommended"
+    # items for platform operators are not this firm's, and count in no money
+    digital = result.policy("zs-2022-digital-transformation")
+    platform = [it for it in digital.items if it.item.applicant == "platform"]
+    assert platform and all(it.fit == "other" and not it.counts_for_firm for it in platform)
+    # ... unless the profile says the firm runs such a platform
+    operator = match(dict(MAKER, operator_roles=["工业互联网平台或数字化服务平台运营方"]), as_of=AS_OF)
+    ops = [it for it in operator.policy("zs-2022-digital-transformation").items if it.item.applicant == "platform"]
+    assert any(it.applicant_ok for it in ops)
+
+
+def test_town_records_are_recommended_only_where_the_town_is_known():
+    firm = {"sector": "F", "industry": "电子商务", "plans": "在天猫京东做网络零售，想申请电商扶持", "above_scale": False}
+    unknown_town = fits(match(firm, as_of=AS_OF)).get("zs-nantou-ecommerce")
+    assert unknown_town in {"other", "ruled_out", None}
+    assert fits(match(dict(firm, town="古镇镇"), as_of=AS_OF)).get("zs-nantou-ecommerce") in {"ruled_out", None}
+
+
+def test_meeting_only_generic_conditions_does_not_point_to_an_item():
+    generic = Condition(text="制造业企业", rule=Rule(field="sector", op="eq", value="C"), source="http://zs.gov.cn/x")
+    ceiling = Condition(text="中小企业", rule=Rule(field="employees", op="lt", value=1000), source="http://zs.gov.cn/x")
+    qual = Condition(text="专精特新", rule=Rule(field="qualifications", op="has_any", value=["专精特新中小企业"]),
+                     source="http://zs.gov.cn/x")
+    assert not advice.can_point_to_firm(generic) and not advice.can_point_to_firm(ceiling)
+    assert advice.can_point_to_firm(qual)
+    # an any-of met by its generic branch is generic (总部企业: "other sectors need no size test")
+    either = Rule.model_validate({"any": [{"field": "sector", "op": "not_in", "value": ["A", "C"]},
+                                          {"all": [{"field": "sector", "op": "eq", "value": "C"},
+                                                   {"field": "annual_revenue_wan", "op": "ge", "value": 100000}]}]})
+    assert not advice.met_on_specific_facts(either, Profile(sector="F"))
+    assert advice.met_on_specific_facts(either, Profile(sector="C", annual_revenue_wan=200000))
+
+
+def test_item_fit_rule():
+    kw = {"applicant_ok": True, "general": False}
+    assert advice.item_fit("ineligible", specific_met=3, relevance=0.9, **kw) == "ruled_out"
+    assert advice.item_fit("possible", specific_met=1, relevance=advice.SPECIFIC_RELEVANCE, **kw) == "recommended"
+    assert advice.item_fit("possible", specific_met=1, relevance=0.0, **kw) == "other"
+    assert advice.item_fit("possible", specific_met=0, relevance=advice.RECOMMEND_RELEVANCE, **kw) == "recommended"
+    assert advice.item_fit("possible", specific_met=0, relevance=0.9, names_item=False, **kw) == "other"
+    assert advice.item_fit("eligible", specific_met=0, relevance=0.0, applicant_ok=True, general=True) == "general"
+    assert advice.item_fit("possible", specific_met=2, relevance=0.9, applicant_ok=False, general=False) == "other"
+    assert advice.item_fit("possible", specific_met=2, relevance=0.9, in_scope=False, **kw) == "other"
+
+
+# -- money --------------------------------------------------------------------------------------
+
+def test_headline_money_counts_recommended_items_only_and_splits_its_kinds():
+    result = match(MAKER, as_of=AS_OF)
+    money = result.summary.money
+    counted = [it for p in result.policies for it in p.items
+               if it.fit == "recommended" and it.amount is not None and it.amount.high is not None]
+    assert money.high > 0 and money.high == pytest.approx(money.entitled + money.pending + money.up_to)
+    # the firm's numbers: 3000万 of equipment × 20% for the renovation subsidy, 200万 for the workshop award
+    titles = {it.item.title for it in counted}
+    assert "制造业数字化智能化改造补助" in titles
+    assert money.high <= sum(it.amount.high for it in counted)  # exclusive items counted once
+    assert all(not it.amount.cap_fallback for it in counted if it.amount.plausible_high)
+    out = result.to_dict()["summary"]
+    assert out["amount_wan"]["low"] == money.entitled and out["amount_wan"]["high"] == money.high
+    assert "竞争性奖补最高可争取" in out["text"]
+
+
+def test_entitlements_the_firm_meets_are_what_it_can_count_on():
+    firm = {"town": "小榄镇", "registered_in_zhongshan": True, "sector": "C", "above_scale": True, "credit_ok": True,
+            "relocating_from_renovation_area": True, "leased_area_m2": 5000, "local_contribution_wan": 100,
+            "plans": "工改搬迁到镇里安排的新厂房，想申请租金补贴"}
+    # the relocation subsidy's documented batch opened 2023-02-16 (it is over by 2026)
+    result = match(firm, as_of="2023-03-01")
+    relocation = result.policy("zs-2022-industrial-park-renovation")
+    assert relocation.fit == "recommended"
+    money = result.summary.money
+    # 6元/㎡·月 × 5000㎡ × 12 × 2 years = 72万, an entitlement waiting on the manual checks
+    assert money.pending >= 72 and money.entitled == 0
+
+
+def test_a_policy_card_never_says_undisclosed_above_items_with_amounts():
+    for result in (match(MAKER, as_of=AS_OF), match({}, as_of=AS_OF)):
+        for pol in result.to_dict()["results"]:
+            counted = [it for it in pol["items"] if it["amount_wan"] and it["fit"] == pol["fit"]
+                       and it["fit"] != "ruled_out" and it["applicant"] == "enterprise"]
+            if pol["amount_wan"] is None and counted:
+                pytest.fail(f"{pol['policy_id']}: no amount though {counted[0]['item_id']} has one")
+            if pol["amount_wan"] is None and any(it["amount_wan"] for it in pol["items"] if it["fit"] != "ruled_out"):
+                assert pol["amount_note"], pol["policy_id"]
+
+
+# -- near misses --------------------------------------------------------------------------------
+
+def test_changes_a_firm_cannot_make_are_never_offered():
+    profile = Profile(sector="F", town="古镇镇", registered_in_zhongshan=False, annual_revenue_wan=1500)
+    for gap in (Gap("sector", "eq", "C", "F"), Gap("town", "in", ["南头镇"], "古镇镇"),
+                Gap("registered_in_zhongshan", "is", True, False),
+                Gap("annual_revenue_wan", "ge", 200000, 1500)):  # 20亿 is not within reach of 1500万
+        assert advice.closable_change(gap, profile) is None, gap
+    reach = advice.closable_change(Gap("annual_revenue_wan", "ge", 2000, 1500), profile)
+    assert reach is not None and reach[0].gap == 500 and "还差 500万" in reach[0].text
+
+
+def test_qualifications_are_offered_only_where_the_evidence_says_the_firm_could_get_them():
+    retailer = Profile(sector="F", qualifications=[])
+    champion = Gap("qualifications", "has_any", ["制造业单项冠军企业"], [])
+    assert advice.closable_change(champion, retailer) is None  # a manufacturing title, outside its scope
+    maker = Profile(sector="C", qualifications=[])
+    assert advice.closable_change(champion, maker) is None  # nothing says it is within reach
+    ladder = Profile(sector="C", qualifications=["市级单项冠军培育企业"])
+    held = Gap("qualifications", "has_any", ["制造业单项冠军企业"], ["市级单项冠军培育企业"])
+    assert advice.closable_change(held, ladder) is not None  # the step before it is held
+    said = Profile(sector="C", qualifications=[], plans="今年准备申报专精特新中小企业")
+    assert advice.closable_change(Gap("qualifications", "has_any", ["专精特新中小企业"], []), said) is not None
+    leader = Gap("qualifications", "has_any", ["制造业龙头骨干企业"], [])
+    assert advice.closable_change(leader, Profile(sector="C", annual_revenue_wan=1500)) is None
+    near = advice.closable_change(leader, Profile(sector="C", annual_revenue_wan=170000))
+    assert near is not None and near[0].recognised_by == "中山市工业和信息化局"
+
+
+@pytest.mark.parametrize("cases", ["eval_profiles.json", "holdout_profiles.json"])
+def test_no_near_miss_on_either_set_asks_to_change_sector_town_or_registration(cases):
+    for case in load_cases(TEST_DATA / cases):
+        result = match(case["profile"], as_of=case.get("as_of"))
+        for n in result.to_dict()["near_misses"]:
+            assert not {c["field"] for c in n["changes"]} & FIXED_FOR_NEAR_MISSES, (case["id"], n["summary"])
+            assert n["changes"] and len(n["changes"]) <= advice.MAX_CHANGES
+            assert n["potential_high"] > 0
+
+
+def test_near_misses_are_ordered_by_worth_and_closeness_and_would_really_suffice():
+    firm = {"town": "小榄镇", "registered_in_zhongshan": True, "sector": "C", "above_scale": True, "credit_ok": True,
+            "annual_revenue_wan": 170000, "employees": 3000, "qualifications": ["龙头骨干培育库企业"],
+            "plans": "营收快到20亿了，想给高管团队争取激励"}
+    # the 龙头骨干 rewards were last called in 2024 (over by 2026): ask in 2024
+    near = match(firm, as_of="2024-05-01").near_misses
+    assert near
+    assert [n.priority for n in near] == sorted((n.priority for n in near), reverse=True)
+    first = near[0]
+    assert {c.field for c in first.changes} == {"qualifications", "annual_revenue_wan"}
+    revenue = next(c for c in first.changes if c.field == "annual_revenue_wan")
+    assert (revenue.needed, revenue.current, revenue.gap) == (200000, 170000, 30000)
+    # a 新升规 reward for firms that entered the directory in 2021–2022 is no near miss for a firm 升规 now
+    small = {"sector": "C", "above_scale": False, "annual_revenue_wan": 1700, "plans": "明年想进规上"}
+    for n in match(small, as_of=AS_OF).near_misses:
+        item = next(it for p in match(small, as_of=AS_OF).policies for it in p.items if it.item_id == n.item_id)
+        assert not any(c.condition.rule and "newly_above_scale_year" in c.condition.rule.fields_used()
+                       and c.condition.rule.value and max(c.condition.rule.value) < 2026 for c in item.conditions)
+
+
+def test_one_check_away_lists_what_to_prepare():
+    result = match(MAKER, as_of=AS_OF)
+    rows = result.to_dict()["one_check_away"]
+    assert rows
+    ids = {p.policy_id for p in result.policies if p.fit == "recommended"}
+    for row in rows:
+        assert row["policy_id"] in ids and row["checks"]
+
+
+def test_results_are_fresh_for_every_caller():
+    first = match(MAKER, as_of=AS_OF).to_dict()
+    first["results"][0]["items"][0]["conditions"][0]["text"] = "被改掉了"
+    first["results"][0]["items"][0]["conditions"].clear()
+    again = match(MAKER, as_of=AS_OF).to_dict()
+    assert again["results"][0]["items"][0]["conditions"] and "被改掉了" not in json.dumps(again, ensure_ascii=False)
+
+
+def test_top_limits_results_but_not_the_summary():
+    full = match(MAKER, as_of=AS_OF)
+    top = match(MAKER, as_of=AS_OF, top=2)
+    assert len(top.policies) == 2 and [p.policy_id for p in top.policies] == [p.policy_id for p in full.policies[:2]]
+    assert top.summary == full.summary
+    with pytest.raises(ValueError):
+        match(MAKER, as_of=AS_OF, top=0)
