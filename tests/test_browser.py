@@ -101,6 +101,9 @@ def test_self_check_flow(server, browser):
     submit.click()
     page.get_by_text("数字化智能化", exact=False).first.wait_for(timeout=60_000)
     _record("submit_to_results_s", time.perf_counter() - t1)
+    # the summary's metrics are drawn by a component the browser loads on first use: with a fast
+    # match the cards below can be on the page before them
+    page.get_by_text("可以预期", exact=False).first.wait_for(timeout=30_000)
 
     content = page.content()
     assert "Traceback" not in content
