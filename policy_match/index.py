@@ -259,10 +259,14 @@ class RelevanceIndex:
 
     def score_many(self, queries: Sequence[str]) -> tuple[np.ndarray, list[QueryVector]]:
         """Relevance of every document to each query (rows), and the queries' word vectors."""
+        return self.score_words([self.tokenizer_.words(q) for q in queries])
+
+    def score_words(self, queries: Sequence[Sequence[str]]) -> tuple[np.ndarray, list[QueryVector]]:
+        """``score_many`` of already segmented queries."""
         out = np.empty((len(queries), self.n_docs_))
         word_vectors = []
-        for i, q in enumerate(queries):
-            word, char = self.transform_query(q)
+        for i, words in enumerate(queries):
+            word, char = self.transform_words(words)
             out[i] = self.score_vectors(word, char)
             word_vectors.append(word)
         return out, word_vectors

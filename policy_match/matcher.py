@@ -238,10 +238,9 @@ class Matcher:
         self.policy_term_bounds_ = np.cumsum([0, *map(len, policy_terms)]).astype(np.int64)
         self.policy_term_ids_ = np.array([t for ts in policy_terms for t in ts], dtype=np.int64)
 
-    def names_items(self, profile: Profile) -> np.ndarray:
-        """Per item: the firm's plans share a word particular to its policy."""
-        words = self.index_.tokenizer_.whole_words((profile.plans or "")[:PLANS_INDEXED_CHARS])
-        ids = [j for w in words if (j := self.term_vocabulary_.get(w)) is not None]
+    def names_items(self, plan_words: frozenset[str]) -> np.ndarray:
+        """Per item: the firm's plans (their whole words) share a word particular to its policy."""
+        ids = [j for w in plan_words if (j := self.term_vocabulary_.get(w)) is not None]
         if not ids:
             return np.zeros(len(self.pairs_), dtype=bool)
         named = np.zeros(len(self.term_vocabulary_), dtype=bool)
@@ -251,15 +250,22 @@ class Matcher:
 
     # -- query ---------------------------------------------------------------------------
     @staticmethod
-    def query_text(profile: Profile) -> str:
-        parts = [(profile.plans or "")[:PLANS_INDEXED_CHARS], profile.industry or ""]
+    def query_parts(profile: Profile) -> tuple[str, list[str]]:
+        """The firm's text for relevance: its plans (what it says it needs), and what else says
+        something of its needs — industry, sector, titles, listing stage, flags."""
+        parts = [profile.industry or ""]
         if profile.sector:
             parts.append(SECTORS.get(profile.sector, ""))
         parts.extend(profile.qualifications or [])
         if profile.listing_stage and profile.listing_stage != "none":
             parts.append(f"上市 {LISTING_STAGES[profile.listing_stage]}")
         parts.extend(text for name, text in _FLAG_TEXT.items() if getattr(profile, name) is True)
-        return "\n".join(p for p in parts if p)
+        return (profile.plans or "")[:PLANS_INDEXED_CHARS], [p for p in parts if p]
+
+    @classmethod
+    def query_text(cls, profile: Profile) -> str:
+        plans, others = cls.query_parts(profile)
+        return "\n".join(p for p in (plans, *others) if p)
 
     # -- matching ------------------------------------------------------------------------
     def match(self, profile: Profile | dict, *, as_of: date | str | None = None,
@@ -315,14 +321,16 @@ class Matcher:
     def _match_chunk(self, chunk: list[ProfileParse], day: date, live: _LiveSet,
                      top: int | None) -> Iterator[MatchResult]:
         profiles = [p.profile for p in chunk]
-        relevance, word_vectors = self.index_.score_many([self.query_text(p) for p in profiles])
+        # one jieba pass over each firm's plans serves relevance and the words that name items
+        segmented = [self.index_.tokenizer_.query_words(*self.query_parts(p)) for p in profiles]
+        relevance, word_vectors = self.index_.score_words([words for words, _ in segmented])
         f = engine.evaluate(self.engine_, encode_profiles(profiles, self.engine_.layout))
         scores = engine.scores(f, relevance)
         # Tiers (advice.item_fit), vectorised: ruled out; other (not the firm's applicant type, or
         # a town record's town not shown to be the firm's); recommended; general; other.
         applicant_ok = self.enterprise_applicant_ | (self.operator_applicant_ & (f.applicant != engine.UNMET_CODE)
                                                      & (f.applicant != engine.UNKNOWN_CODE))
-        names = np.stack([self.names_items(p) for p in profiles])
+        names = np.stack([self.names_items(plan_words) for _, plan_words in segmented])
         pointed = (((f.pointing_met > 0) & (relevance >= advice.SPECIFIC_RELEVANCE))
                    | (names & (relevance >= advice.RECOMMEND_RELEVANCE)))
         fit = np.where(f.status == engine.UNMET_CODE, 1,

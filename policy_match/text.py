@@ -168,6 +168,32 @@ class ChineseTokenizer:
             out.append(words)
         return out
 
+    def query_words(self, plans: str, others: list[str]) -> tuple[list[str], frozenset[str]]:
+        """``words("\\n".join([plans, *others]))`` and ``whole_words(plans)`` from one jieba
+        pass over the plans: search mode is precise mode plus the sub-words jieba's
+        ``cut_for_search`` adds (the same rule, replicated in ``_search_words``), and jieba
+        segments text separated by a line break independently."""
+        precise = self._jieba.lcut(normalize(plans), HMM=True) if plans else []
+        words = self._clean(self._search_words(precise))
+        for text in others:
+            words.extend(self._words_cached(text))
+        whole = frozenset(self._clean(precise)) | frozenset(self._clean(precise, synonyms=False))
+        return words, whole
+
+    def _search_words(self, precise: list[str]) -> list[str]:
+        """jieba's ``cut_for_search`` from the precise-mode words: before each word, its 2- and
+        3-character sub-words that are in the dictionary."""
+        freq = self._jieba.FREQ
+        out: list[str] = []
+        for w in precise:
+            n = len(w)
+            if n > 2:
+                out.extend(g for i in range(n - 1) if freq.get(g := w[i:i + 2]))
+            if n > 3:
+                out.extend(g for i in range(n - 2) if freq.get(g := w[i:i + 3]))
+            out.append(w)
+        return out
+
     def whole_words(self, text: str) -> frozenset[str]:
         """The words of ``text`` as whole words (jieba's precise mode, no sub-words): "辅导备案"
         stays one word and does not also yield "辅导". Each word both as written and as its

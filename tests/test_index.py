@@ -189,3 +189,22 @@ def test_blockwise_segmentation_gives_the_same_words(kb):
     tok = default_tokenizer()
     texts = query_texts(kb) + documents(kb)[0] + ["Ａ股上市，IPO辅导；9610模式\n\n跨境电商B2B出口", "，，。", "　", "x-y_z.1%"]
     assert tok.words_many(texts) == [tok.words(t) for t in texts]
+
+
+def test_one_pass_query_words_equal_both_modes(kb):
+    """The firm's plans are segmented once for the search-mode words of the whole query and the
+    whole words of the plans: the same as segmenting each on its own."""
+    from policy_match.profile import parse_profile
+
+    from .scalar_reference import random_profiles
+
+    tok = default_tokenizer()
+    cases = [c for name in ("eval_profiles.json", "holdout_profiles.json")
+             for c in json.loads((TEST_DATA / name).read_text(encoding="utf-8"))]
+    profiles = [parse_profile(c["profile"]).profile for c in cases] + random_profiles(kb, 200, seed=3)
+    profiles.append(parse_profile({"plans": "上市辅导备案\n\n工业互联网平台；MES、ERP上云 9610\t跨境", "industry": "灯饰"}).profile)
+    for p in profiles:
+        plans, others = Matcher.query_parts(p)
+        words, whole = tok.query_words(plans, others)
+        assert words == tok.words(Matcher.query_text(p))
+        assert whole == tok.whole_words(plans)
