@@ -70,7 +70,9 @@ class ItemSpec:
     amount: Amount
     government_applicant: bool
     # per condition: met, it may show that the firm's own facts point to the item (advice's
-    # can_point_to_firm); None: none may
+    # can_point_to_firm): it then counts 1 in evidence and may count in pointing_met. None: the
+    # engine's own rule (a condition on facts outside GENERIC_FIELDS, or a town record's scope)
+    # and no pointing_met.
     points_to: Sequence[bool] | None = None
 
 
@@ -526,14 +528,18 @@ def compile_base(items: Sequence[ItemSpec], informative: Callable[[Rule], bool] 
     for i, spec in enumerate(items):
         item_starts.append(len(cond_nodes))
         points_to = spec.points_to if spec.points_to is not None else [False] * len(spec.conditions)
+        if len(points_to) != len(spec.conditions):
+            raise ValueError("points_to needs one flag per condition")
         for c, pointing in zip(spec.conditions, points_to, strict=True):
             if c.rule is None:
                 cond_nodes.append(UNKNOWN_CODE)
                 pad_flags(fixed=c.clause in FIXED_CLAUSES, applicant=c.kind == "applicant", scope=c.clause == "适用范围")
                 continue
             cond_nodes.append(tb.rule(c.rule))
-            used = c.rule.fields_used()
-            specific = c.clause == "适用范围" or not used <= GENERIC_FIELDS
+            # evidence counts a met condition on facts specific to the firm 1, others 0.5: the
+            # caller's notion (the advice layer's can_point_to_firm), else GENERIC_FIELDS
+            specific = bool(pointing) if spec.points_to is not None else (
+                c.clause == "适用范围" or not c.rule.fields_used() <= GENERIC_FIELDS)
             checkable = _has_leaf(c.rule)
             pad_flags(checkable=checkable, evidence=(1.0 if specific else 0.5) if checkable else 0.0,
                       specific=checkable and specific, fixed=c.clause in FIXED_CLAUSES,

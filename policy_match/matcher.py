@@ -10,8 +10,9 @@ Ranking (documented in README "How ranking works"): each item gets
   evidence, relevance or money, so a subsidy the firm's own facts and plans point to outranks
   it; it comes first only when nothing specific fits;
 - evidence: how much of the firm's own profile the item's conditions confirmed — met
-  conditions on specific facts (qualifications, 工改搬迁, town, listing stage …) count 1,
-  generic ones (sector, 规上, 中山注册, credit) 0.5, saturating at 2;
+  conditions on specific facts (``advice.can_point_to_firm``: qualifications, 工改搬迁, listing
+  stage, thresholds …) count 1, generic ones (sector, 规上, 中山注册, credit, town, ceilings) 0.5,
+  saturating at 2;
 - relevance: cosine of the firm's plans/industry against the item (word + character TF-IDF),
   saturating at ``RELEVANCE_SATURATION``;
 - money: log-scaled ``high`` of the item's amount, gated by relevance + evidence so that a
@@ -33,7 +34,6 @@ import numpy as np
 from . import advice, engine
 from .amounts import evaluate_amount
 from .engine import (
-    GENERIC_FIELDS,
     MONEY_SATURATION_WAN,
     NO_CHECKABLE_CONFIRMATION,
     POSSIBLE_CEILING,
@@ -64,7 +64,7 @@ CHUNK_CELLS = 2_000_000
 # Fit codes, ordered as results.FIT_RANK: recommended 4, general 3, other 2, ruled out 1.
 FIT_NAMES = {4: "recommended", 3: "general", 2: "other", 1: "ruled_out"}
 _OPERATOR_APPLICANTS = frozenset({"platform", "park_operator"})
-__all__ = ["GENERIC_FIELDS", "MONEY_SATURATION_WAN", "NO_CHECKABLE_CONFIRMATION", "POSSIBLE_CEILING",
+__all__ = ["MONEY_SATURATION_WAN", "NO_CHECKABLE_CONFIRMATION", "POSSIBLE_CEILING",
            "POSSIBLE_FLOOR", "RELEVANCE_SATURATION", "W_EVIDENCE", "W_MONEY", "W_RELEVANCE", "W_STATUS",
            "ItemFeatures", "Matcher", "MatchResult", "default_matcher", "match"]
 
@@ -87,11 +87,12 @@ def money_feature(high: float | None) -> float:
 
 
 def evidence_feature(results: list[ConditionResult]) -> float:
+    """Met conditions on facts that say something about the firm count 1 (the advice layer's
+    notion: not the sector, 规上, town or credit, not a ceiling or an absence), the others 0.5."""
     total = 0.0
     for r in results:
         if r.verdict == MET and r.fields:
-            specific = r.condition.clause == "适用范围" or not set(r.fields) <= GENERIC_FIELDS
-            total += 1.0 if specific else 0.5
+            total += 1.0 if advice.can_point_to_firm(r.condition) else 0.5
     return min(1.0, total / 2.0)
 
 

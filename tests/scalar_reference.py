@@ -15,7 +15,6 @@ from policy_match import advice
 from policy_match.amounts import evaluate_amount
 from policy_match.fields import LIST_VOCABULARIES, LISTING_STAGES, PROFILE_FIELDS, SECTORS, TOWNS
 from policy_match.matcher import (
-    GENERIC_FIELDS,
     _applicant_results,
     confirmation_feature,
     evidence_feature,
@@ -56,8 +55,7 @@ def scalar_item(conditions, item, profile: Profile) -> ScalarItem:
     amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
     potential = (amount.high or 0.0) if amount else 0.0
     evidence = evidence_feature(results)
-    specific = sum(1 for r in results if r.verdict == MET and r.fields and
-                   (r.condition.clause == "适用范围" or not set(r.fields) <= GENERIC_FIELDS))
+    specific = sum(1 for r in results if r.verdict == MET and r.fields and advice.can_point_to_firm(r.condition))
     return ScalarItem(
         status=status,
         verdicts=tuple(r.verdict for r in results),

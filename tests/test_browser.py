@@ -101,9 +101,7 @@ def test_self_check_flow(server, browser):
     submit.click()
     page.get_by_text("数字化智能化", exact=False).first.wait_for(timeout=60_000)
     _record("submit_to_results_s", time.perf_counter() - t1)
-    # the summary's metrics are drawn by a component the browser loads on first use: with a fast
-    # match the cards below can be on the page before them
-    page.get_by_text("可以预期", exact=False).first.wait_for(timeout=30_000)
+    _wait_for_advice(page)
 
     content = page.content()
     assert "Traceback" not in content
@@ -116,6 +114,13 @@ def test_self_check_flow(server, browser):
     page.wait_for_timeout(500)
     page.screenshot(path=str(OUTPUT / "self_check_results.png"))
     page.close()
+
+
+def _wait_for_advice(page) -> None:
+    """Streamlit sends a run's elements as they are made: wait for the summary's metrics and the
+    last section (the chart's heading) before reading the page."""
+    for text in ("竞争性最高可争取", "推荐政策的估计金额"):
+        page.get_by_text(text, exact=False).first.wait_for(timeout=60_000)
 
 
 def _assert_advice_layout(body: str) -> None:
@@ -135,7 +140,7 @@ def test_self_check_on_a_phone(server, browser):
     page.locator("textarea").first.fill("明年投3000万上MES系统和自动化产线，建设数字化车间")
     page.get_by_role("spinbutton", name="设备和软件投入", exact=False).first.fill("3000")
     submit.click()
-    page.get_by_text("竞争性最高可争取", exact=False).first.wait_for(timeout=60_000)
+    _wait_for_advice(page)
     body = page.inner_text("body")
     assert "Traceback" not in page.content()
     _assert_advice_layout(body)

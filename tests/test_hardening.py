@@ -497,7 +497,7 @@ at = AppTest.from_file("app.py", default_timeout=240).run()
 out["self_check"] = [str(e.value) for e in at.exception]
 at.button(key="sc_submit").click().run()
 out["self_check_match"] = [str(e.value) for e in at.exception]
-out["self_check_cards"] = sum("可申请" in m.value or "可能符合" in m.value for m in at.markdown)
+out["self_check_cards"] = sum("普遍适用的服务" in m.value or "推荐申报" in m.value for m in at.markdown)
 for page in ("app_pages/library.py", "app_pages/visits.py", "app_pages/batch.py"):
     at.switch_page(page).run()
     out[page] = [str(e.value) for e in at.exception] + [e.value for e in at.error if "意外错误" in e.value]
