@@ -57,7 +57,7 @@ _EXACT_INT = 2**53
 # A handful of ranges: one reduceat is fewer numpy calls; many: counting is cheaper (reduceat pays per range).
 REDUCEAT_MAX_RANGES = 64
 # Up to this many (profile, item) cells, amount upgrades and log1p are done in plain Python.
-PYTHON_CELLS = 64
+PYTHON_CELLS = 256
 
 
 @dataclass(frozen=True)
@@ -817,11 +817,20 @@ def met_on_specific_facts(base: CompiledBase, codes: np.ndarray) -> np.ndarray:
     S = base.node_informative & (codes == MET_CODE)
     for lv in base.levels:
         if len(lv.all_children):
-            S[:, lv.all_slice] = segment_counts(S[:, lv.all_children], lv.all_bounds) > 0
+            kids = S[:, lv.all_children]
+            if len(lv.all_bounds) <= REDUCEAT_MAX_RANGES:
+                S[:, lv.all_slice] = np.logical_or.reduceat(kids, lv.all_bounds[:-1], axis=1)
+            else:
+                S[:, lv.all_slice] = segment_counts(kids, lv.all_bounds) > 0
         if len(lv.any_children):
             held = codes[:, lv.any_children] == MET_CODE
-            n = segment_counts(np.stack([held, held & S[:, lv.any_children]]), lv.any_bounds)
-            S[:, lv.any_slice] = (n[0] > 0) & (n[0] == n[1])
+            if len(lv.any_bounds) <= REDUCEAT_MAX_RANGES:  # some branch holds, and every one that holds is specific
+                S[:, lv.any_slice] = (np.logical_or.reduceat(held, lv.any_bounds[:-1], axis=1)
+                                      & np.logical_and.reduceat(~held | S[:, lv.any_children], lv.any_bounds[:-1],
+                                                                axis=1))
+            else:
+                n = segment_counts(np.stack([held, held & S[:, lv.any_children]]), lv.any_bounds)
+                S[:, lv.any_slice] = (n[0] > 0) & (n[0] == n[1])
     return S
 
 

@@ -80,10 +80,11 @@ def tfidf_vector(terms: Sequence[str], vocabulary: dict[str, int], idf: np.ndarr
     """``TfidfVectorizer(sublinear_tf=True, norm="l2").transform`` of one analysed document:
     counts over the fitted vocabulary, 1 + log(count), × idf, divided by the row's L2 norm —
     with the same operations in the same order, hence the same floats."""
-    get = vocabulary.get
-    pairs = sorted((j, n) for t, n in Counter(terms).items() if (j := get(t)) is not None)
-    if not pairs:
+    ids = Counter(map(vocabulary.get, terms))  # C loops: look up every term, count the columns
+    ids.pop(None, None)
+    if not ids:
         return _EMPTY
+    pairs = sorted(ids.items())
     cols, counts = zip(*pairs, strict=True)
     indices = np.array(cols, dtype=np.int64)
     data = np.array(counts, dtype=np.float64)

@@ -180,6 +180,7 @@ class Matcher:
         self.item_conditions_ = [[*self.extra_conditions_[p.policy_id], *it.conditions] for p, it in self.pairs_]
         # Static advice facts per item: a service open to all; which conditions point to a firm.
         self.general_ = np.array([advice.is_general(it) for _, it in self.pairs_], dtype=bool)
+        self.general_code_ = np.where(self.general_, 3, 2).astype(np.int8)  # the fit when nothing points to it
         self.points_to_ = {id(c): advice.can_point_to_firm(c) for conds in self.item_conditions_ for c in conds}
         # Every item's conditions, amount and ranking features as arrays (policy_match.engine).
         self.engine_ = compile_base(
@@ -329,14 +330,14 @@ class Matcher:
         scores = engine.scores(f, relevance)
         # Tiers (advice.item_fit), vectorised: ruled out; other (not the firm's applicant type, or
         # a town record's town not shown to be the firm's); recommended; general; other.
-        applicant_ok = self.enterprise_applicant_ | (self.operator_applicant_ & (f.applicant != engine.UNMET_CODE)
-                                                     & (f.applicant != engine.UNKNOWN_CODE))
+        # (applicant conditions all met, or none: code 2 or -1)
+        applicant_ok = self.enterprise_applicant_ | (self.operator_applicant_ & (np.abs(f.applicant - 0.5) > 1))
         names = np.stack([self.names_items(plan_words) for _, plan_words in segmented])
         pointed = (((f.pointing_met > 0) & (relevance >= advice.SPECIFIC_RELEVANCE))
                    | (names & (relevance >= advice.RECOMMEND_RELEVANCE)))
-        fit = np.where(f.status == engine.UNMET_CODE, 1,
-                       np.where(~applicant_ok | ~f.in_scope, 2, np.where(pointed, 4, np.where(self.general_, 3, 2))))
-        fit = np.where(live.item_live, fit, 0).astype(np.int8)
+        fit = np.where(pointed, np.int8(4), self.general_code_)
+        fit = np.where(applicant_ok & f.in_scope, fit, np.int8(2))
+        fit = np.where(f.status == engine.UNMET_CODE, np.int8(1), fit) * live.item_live
         self._one_per_exclusive_group(fit, f.pointing_met, relevance)
         status = np.where(live.item_live, f.status, -1)
         starts = self.policy_starts_[:-1]

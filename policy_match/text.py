@@ -174,11 +174,20 @@ class ChineseTokenizer:
         ``cut_for_search`` adds (the same rule, replicated in ``_search_words``), and jieba
         segments text separated by a line break independently."""
         precise = self._jieba.lcut(normalize(plans), HMM=True) if plans else []
-        words = self._clean(self._search_words(precise))
-        for text in others:
-            words.extend(self._words_cached(text))
-        whole = frozenset(self._clean(precise)) | frozenset(self._clean(precise, synonyms=False))
+        clean = self._clean_token
+        words = [w for t in self._search_words(precise) if (w := clean(t)[0]) is not None]
+        if others:  # one pass for all of them (short texts, and the same ones recur across firms)
+            words.extend(self._words_cached("\n".join(others)))
+        whole = frozenset(w for t in precise for w in clean(t) if w is not None)
         return words, whole
+
+    @lru_cache(maxsize=1 << 16)  # noqa: B019 — one tokenizer per process; tokens are a bounded vocabulary
+    def _clean_token(self, raw: str) -> tuple[str | None, str | None]:
+        """``_clean`` of one token: (the word with synonyms applied, the word as written), None
+        where it is dropped."""
+        syn = self._clean((raw,))
+        plain = self._clean((raw,), synonyms=False)
+        return (syn[0] if syn else None, plain[0] if plain else None)
 
     def _search_words(self, precise: list[str]) -> list[str]:
         """jieba's ``cut_for_search`` from the precise-mode words: before each word, its 2- and
