@@ -1,5 +1,6 @@
 """批量匹配: upload a CSV/Excel list of firms, match them all, download the results workbook."""
 
+import logging
 from datetime import date
 
 import pandas as pd
@@ -15,11 +16,14 @@ from app_pages.common import (
     streamlit_progress,
     template_csv_bytes,
     town_frame,
-    workbook_bytes,
+    try_workbook_bytes,
 )
 from policy_match.fields import field_label
 from policy_match.io import InputError
+from policy_match.tables import preview_columns
 from policy_match.wording import fmt_wan
+
+log = logging.getLogger(__name__)
 
 KEY = "batch"
 STATE = f"{KEY}_state"
@@ -48,19 +52,31 @@ if uploaded is not None:
         batch = load_batch_upload(uploaded.getvalue(), uploaded.name)
     except InputError as exc:
         st.error(md(str(exc)))
+    except Exception as exc:  # a reader failure we did not foresee: a message, never a traceback
+        log.warning("batch upload failed: %s: %s", type(exc).__name__, exc)
+        st.error("无法读取该文件：文件可能已损坏或格式不对。请在 Excel 中另存为 .xlsx 或“CSV UTF-8”后再上传。")
     if batch is not None:
+        for note in batch.notes:
+            if note.startswith("只读取了第一个工作表"):
+                st.warning(md(note))
+            else:
+                st.caption(md(note))
         if batch.ignored_columns:
-            st.warning("以下列不是可识别的字段，已忽略：" + md("、".join(batch.ignored_columns)))
+            st.warning("以下列不是可识别的字段，已忽略：" + md(preview_columns(batch.ignored_columns, shown=15)))
+        if batch.problems:
+            st.warning(f"{len({p[0] for p in batch.problems})} 行无法读取（见匹配后的“校验失败”），其他行照常匹配。")
         recognised = "、".join(field_label(f) for f in dict.fromkeys(batch.column_map.values()))
         st.caption(f"识别到 {len(batch.rows)} 家企业；使用的列：{md(recognised)}")
-        if not batch.rows:
+        if not batch.rows and not batch.problems:
             st.warning("文件中没有企业数据行。")
         elif st.button(f"开始匹配（{len(batch.rows)} 家企业）", type="primary", key=f"{KEY}_run"):
             bar = st.progress(0.0, text="正在匹配…")
             result = run_batch_matching(batch, as_of=as_of, include_expired=include_expired,
                                         progress=streamlit_progress(bar))
             bar.empty()
-            st.session_state[STATE] = {"file": uploaded.name, "result": result, "workbook": workbook_bytes(result)}
+            workbook, problem = try_workbook_bytes(result)
+            st.session_state[STATE] = {"file": uploaded.name, "result": result, "workbook": workbook,
+                                       "workbook_error": problem}
 
 state = st.session_state.get(STATE)
 if state is not None:
@@ -84,7 +100,12 @@ if state is not None:
         st.markdown("#### 校验失败的行")
         st.caption("这些行没有参与匹配；修改后可重新上传。其他行不受影响。")
         st.dataframe(error_frame(result), hide_index=True, width="stretch", key=f"{KEY}_errors")
-    st.download_button("下载结果工作簿（.xlsx）", state["workbook"],
-                       file_name=f"政策匹配结果_{result.as_of.isoformat()}.xlsx",
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       key=f"{KEY}_download", type="primary", icon=":material/download:")
+    if state["workbook"] is None and st.button("重新生成工作簿", key=f"{KEY}_rebuild"):
+        state["workbook"], state["workbook_error"] = try_workbook_bytes(result)
+    if state["workbook"] is None:
+        st.error(state["workbook_error"])
+    else:
+        st.download_button("下载结果工作簿（.xlsx）", state["workbook"],
+                           file_name=f"政策匹配结果_{result.as_of.isoformat()}.xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           key=f"{KEY}_download", type="primary", icon=":material/download:")

@@ -32,8 +32,7 @@ from policy_match.io import (
     BatchInput,
     BatchResult,
     InputError,
-    map_columns,
-    read_table,
+    read_batch,
     run_batch,
     template_frame,
     town_rows,
@@ -42,10 +41,13 @@ from policy_match.io import (
 from policy_match.knowledge import KnowledgeBase, bundled_knowledge_base
 from policy_match.matcher import Matcher, default_matcher
 from policy_match.profile import FieldProblem, ProfileError, parse_profile
+from policy_match.tables import clip
 
 # --------------------------------------------------------------------------------------
 # Cached resources
 # --------------------------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner="正在加载政策库与检索索引…")
@@ -282,6 +284,7 @@ def render_profile_problems(problems: list[FieldProblem]) -> None:
 # --------------------------------------------------------------------------------------
 
 MAX_UPLOAD_MB = 50
+MAX_BATCH_ROWS = 100_000
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 BATCH_TYPES = ("csv", "xlsx")
 # What the uploader offers in the browser's file picker. The MIME types name the same two
@@ -301,8 +304,8 @@ def load_batch_upload(data: bytes, filename: str) -> BatchInput:
         raise InputError(f"文件过大（{len(data) / 1048576:.1f} MB，上限 {MAX_UPLOAD_MB} MB），请拆分后上传")
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if suffix not in BATCH_TYPES:
-        raise InputError(f"不支持的文件类型“{filename}”：请上传 .csv 或 .xlsx 文件")
-    return map_columns(read_table(data, filename))
+        raise InputError(f"不支持的文件类型“{clip(filename, 40)}”：请上传 .csv 或 .xlsx 文件")
+    return read_batch(data, filename, max_rows=MAX_BATCH_ROWS, max_bytes=MAX_UPLOAD_BYTES)
 
 
 def streamlit_progress(bar: Any, *, label: str = "正在匹配") -> Callable[..., Iterator]:
@@ -357,3 +360,13 @@ def show_unexpected_error(action: str, exc: BaseException, *, hint: str = "请�
     ``client.showErrorDetails = "none"`` in .streamlit/config.toml not even Streamlit's own)."""
     log.error("%s失败：%s: %s", action, type(exc).__name__, exc, exc_info=exc)
     st.error(f"{action}时出现意外错误，详细信息已记入服务器日志。{hint}", icon=":material/error:")
+
+
+def try_workbook_bytes(result: BatchResult) -> tuple[bytes | None, str | None]:
+    """The results workbook, or a message for the user when it cannot be written (a full or
+    unwritable temporary disk, …). The message names no server path; the cause goes to the log."""
+    try:
+        return workbook_bytes(result), None
+    except Exception as exc:  # any failure here must leave the matched results on screen
+        log.warning("results workbook failed: %s: %s", type(exc).__name__, exc)
+        return None, "生成结果工作簿失败（服务器临时存储不可用或已满）。匹配结果仍保留在本页，可稍后点击“重新生成工作簿”再下载。"

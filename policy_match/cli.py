@@ -17,17 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .io import (
-    MAX_PROFILE_BYTES,
-    STATUS_ZH,
-    InputError,
-    map_columns,
-    profile_from_json,
-    read_profile_file,
-    read_table,
-    run_batch,
-    write_workbook,
-)
+from .io import MAX_PROFILE_BYTES, STATUS_ZH, InputError, profile_from_json, read_profile_file
 from .knowledge import POLICY_DIR, load_directory
 from .matcher import default_matcher, parse_as_of
 from .profile import ProfileError
@@ -169,40 +159,107 @@ def search(
     _console().print(table)
 
 
+class Engine(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
 @app.command()
 def batch(
-    infile: Annotated[Path, typer.Argument(help="企业名单 .csv（UTF-8 / UTF-8-BOM / GBK）或 .xlsx")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="结果工作簿 .xlsx")],
+    infile: Annotated[Path, typer.Argument(help="企业名单：.csv（UTF-8 / UTF-8-BOM / GBK / Big5）、.xlsx 或 .parquet；"
+                                                "--engine dask 时也可为分区文件的目录")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="结果：.xlsx 工作簿、.csv 或 .parquet（按扩展名）；"
+                                                                "--engine dask 时为输出目录")],
     as_of: AsOf = None,
     include_expired: IncludeExpired = False,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="并行进程数（默认为 CPU 核数，最多 4）")] = None,
+    engine: Annotated[Engine, typer.Option("--engine", help="local（本机，默认）或 dask（dask.distributed 集群）")] = Engine.local,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask 调度器地址，如 tcp://10.0.0.5:8786"
+                                                                      "（不填则在本机启动 LocalCluster）")] = None,
 ) -> None:
-    """批量匹配：每行一家企业，输出含“企业汇总”“政策明细”“校验失败”的工作簿。"""
-    if output.suffix.lower() != ".xlsx":
-        _fail(f"输出文件应为 .xlsx：{output}")
+    """批量匹配：每行一家企业，输出“企业汇总”“政策明细”“校验失败”（.xlsx 另有“说明”）。边读边写，内存不随企业数增长。"""
+    from .outputs import check_output_path, open_output
+    from .tables import open_table, os_error_text
+
     try:
-        data = infile.read_bytes()
-    except OSError as exc:
-        _fail(f"无法读取 {infile}：{exc.strerror}")
-    try:
-        frame = read_table(data, infile.name)
-        batch_input = map_columns(frame)
         day = parse_as_of(as_of)
+        if engine is Engine.dask:
+            check_output_path(output, directory=True, inputs=[infile])
+        else:
+            if scheduler:
+                raise InputError("--scheduler 只用于 --engine dask")
+            check_output_path(output, inputs=[infile])
+            if not infile.exists():
+                raise InputError(f"无法读取 {infile}：文件不存在")
+            reader = open_table(infile, infile.name if infile.is_file() else str(infile))
     except (InputError, ValueError) as exc:
         _fail(str(exc))
-    if batch_input.ignored_columns:
-        typer.echo(f"提示：忽略无法识别的列 {'、'.join(batch_input.ignored_columns)}", err=True)
+    if engine is Engine.dask:
+        _dask_batch(infile, output, day, include_expired, scheduler, workers)
+        return
+    for note in reader.notes:
+        typer.echo(f"提示：{note}", err=True)
+    if reader.ignored_columns:
+        typer.echo(f"提示：忽略无法识别的列 {_preview(reader.ignored_columns)}", err=True)
     from tqdm import tqdm
 
-    def progress(rows, total):
-        return tqdm(rows, total=total, desc="匹配中", unit="家", file=sys.stderr, mininterval=0.5)
+    from .batch import stream_batch
 
-    result = run_batch(batch_input, as_of=day, include_expired=include_expired, progress=progress)
+    tqdm.monitor_interval = 0  # no monitor thread: the workers are forked from this process
+    bar = tqdm(desc="匹配中", unit="行", file=sys.stderr, mininterval=0.5, disable=None)
+
+    def progress(done: int) -> None:
+        bar.update(done - bar.n)
+
+    matcher = default_matcher()
     try:
-        write_workbook(result, output)
+        writer = open_output(output)
     except OSError as exc:
-        _fail(f"无法写入 {output}：{exc.strerror}")
-    bad_rows = len({e["行号"] for e in result.errors})
-    typer.echo(f"完成：{result.ok_rows} 家企业已匹配，{bad_rows} 行校验失败（见“校验失败”工作表）→ {output}")
+        _fail(f"无法写入 {output}：{os_error_text(exc)}")
+    try:
+        stats = stream_batch(reader, writer, as_of=day, include_expired=include_expired, matcher=matcher,
+                             workers=workers, progress=progress)
+    except InputError as exc:
+        bar.close()
+        _fail(f"{exc}（未生成结果文件）")
+    except OSError as exc:
+        bar.close()
+        _fail(f"写入 {output} 失败：{os_error_text(exc)}（未生成结果文件）")
+    bar.close()
+    report = stats.report
+    for line in report.split_lines():
+        typer.echo(f"提示：{line}", err=True)
+    if report.truncated_cells:
+        typer.echo(f"提示：{report.truncated_cells} 个单元格超过 Excel 上限 32,767 字，已截断并注明", err=True)
+    files = "、".join(str(p) for p in report.files)
+    rate = stats.rows_in / stats.seconds if stats.seconds else 0
+    typer.echo(f"完成：{stats.matched} 家企业已匹配，{stats.failed_rows} 行校验失败（见“校验失败”）→ {files}"
+               f"（用时 {stats.seconds:.1f} 秒，{rate:,.0f} 行/秒）")
+
+
+def _preview(names: list[str]) -> str:
+    from .tables import preview_columns
+
+    return preview_columns(names, shown=10)
+
+
+def _dask_batch(infile: Path, output: Path, day, include_expired: bool, scheduler: str | None,
+                workers: int | None) -> None:
+    from .tables import os_error_text
+
+    try:
+        from .dask_batch import run_dask
+    except ImportError:
+        _fail("--engine dask 需要安装 dask[distributed] 与 pyarrow：pip install 'policy-match[dask]'")
+    try:
+        summary = run_dask(infile, output, as_of=day, include_expired=include_expired, scheduler=scheduler,
+                           workers=workers, log=lambda m: typer.echo(f"提示：{m}", err=True))
+    except InputError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"写入 {output} 失败：{os_error_text(exc)}")
+    typer.echo(f"完成：{summary['matched']} 家企业已匹配，{summary['failed_rows']} 行校验失败，"
+               f"{summary['partitions']} 个分区 → {output}（用时 {summary['seconds']:.1f} 秒）")
 
 
 @app.command()
@@ -218,6 +275,28 @@ def validate(
         raise typer.Exit(1)
     items = sum(len(p.items) for p in kb.policies)
     typer.echo(f"OK：{len(kb.policies)} 个政策文件、{items} 个支持事项全部有效")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="监听地址（默认只监听本机；对外请放在平台网关之后）")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="监听端口")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="工作进程数（建议每个 CPU 核一个）")] = 1,
+) -> None:
+    """启动 HTTP 接口（FastAPI + uvicorn），供政务服务平台调用；接口说明见 /openapi.json。"""
+    import errno
+    import socket
+
+    import uvicorn
+
+    # Checked here so that a busy port gets one Chinese line instead of uvicorn's log.
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as exc:
+        _fail(f"无法监听 {host}:{port}：{'端口已被占用' if exc.errno == errno.EADDRINUSE else '地址无效或无权监听'}")
+    uvicorn.run("policy_match.api:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 def main() -> None:

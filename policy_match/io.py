@@ -1,6 +1,10 @@
-"""Input and output: profile files, batch CSV/Excel in, results workbook out.
+"""Input and output: profile files, batch files in, result rows and files out.
 
-Excel on Chinese Windows saves CSV as GBK, newer versions as UTF-8 with BOM; both are read.
+Batch files (CSV in UTF-8 / UTF-8-BOM / GB18030 / Big5, Excel .xlsx, Parquet) are read by
+``tables.py`` — safely, in chunks; the streaming pipeline is ``batch.py`` and the writers are
+``outputs.py``. This module keeps the one place that turns a MatchResult into output rows
+(``summary_row``, ``detail_rows`` and their column lists) and the in-memory batch API the app
+uses (``read_batch`` → ``run_batch`` → ``write_workbook``).
 Columns may use the contract's names or the Chinese labels of the form (企业名称, 所在镇街 …).
 A row that fails validation is reported with its reason; the other rows still run.
 """
@@ -10,10 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import multiprocessing
-import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,27 +24,14 @@ import pandas as pd
 
 from .fields import PROFILE_FIELDS, QUALIFICATIONS, TOWNS, format_value
 from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
-from .profile import FieldProblem, Profile, ProfileError, is_blank, parse_profile
+from .profile import FieldProblem, Profile
+from .tables import COLUMN_ALIASES, InputError, InputRow, map_header, open_table
 from .wording import FIT_ZH, STATUS_ZH, VALIDITY_ZH
 
 MAX_BATCH_BYTES = 50 * 1024 * 1024
 MAX_BATCH_ROWS = 100_000
 MAX_PROFILE_BYTES = 10 * 1024 * 1024  # one firm's profile; plans of 100k characters fit easily
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 is a superset of GBK/GB2312
-
-# Chinese column headers accepted in batch files (the form's labels and a few common ones).
-COLUMN_ALIASES: dict[str, str] = {info.label: name for name, info in PROFILE_FIELDS.items()}
-COLUMN_ALIASES.update({
-    "企业名称": "name", "名称": "name", "统一社会信用代码": "credit_code", "信用代码": "credit_code",
-    "镇街": "town", "所在镇街": "town", "行业门类": "sector", "行业": "industry", "主营业务": "industry",
-    "是否规上": "above_scale", "规上": "above_scale", "营业收入": "annual_revenue_wan",
-    "营收": "annual_revenue_wan", "营收增长": "revenue_growth_pct", "从业人数": "employees",
-    "资质": "qualifications", "发展计划": "plans", "计划": "plans", "需求": "plans",
-})
-
-
-class InputError(ValueError):
-    """A file we cannot read as asked; the message is for the user, in one line."""
 
 
 def read_profile_file(path: str | Path) -> dict[str, Any]:
@@ -97,64 +85,72 @@ def profile_from_json(raw: bytes | str, where: str) -> dict[str, Any]:
     return data
 
 
-def _decode_csv(raw: bytes) -> str:
-    for enc in CSV_ENCODINGS:
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise InputError("CSV 文件既不是 UTF-8 也不是 GBK 编码，请在 Excel 中另存为“CSV UTF-8”")
-
-
-def read_table(data: bytes, filename: str) -> pd.DataFrame:
-    """Read a CSV (UTF-8, UTF-8-BOM, GBK) or Excel file into a frame of raw strings."""
-    if len(data) > MAX_BATCH_BYTES:
-        raise InputError(f"文件过大（{len(data) / 1048576:.1f} MB，上限 {MAX_BATCH_BYTES // 1048576} MB），请拆分后上传")
-    suffix = Path(filename).suffix.lower()
-    try:
-        if suffix in {".xlsx", ".xlsm"}:
-            frame = pd.read_excel(io.BytesIO(data), dtype=object, engine="openpyxl")
-        elif suffix in {".csv", ".txt"}:
-            frame = pd.read_csv(io.StringIO(_decode_csv(data)), dtype=str, keep_default_na=False)
-        else:
-            raise InputError(f"不支持的文件类型“{suffix or filename}”：请上传 .csv 或 .xlsx")
-    except InputError:
-        raise
-    except Exception as exc:  # pandas/openpyxl raise many types for a broken file
-        raise InputError(f"无法读取 {filename}：文件已损坏或格式不对（{type(exc).__name__}）") from None
-    if len(frame) > MAX_BATCH_ROWS:
-        raise InputError(f"行数过多（{len(frame)} 行，上限 {MAX_BATCH_ROWS}），请拆分后上传")
-    return frame
-
-
 @dataclass
 class BatchInput:
+    """A whole batch file in memory (the app's path; the CLI streams instead)."""
+
     rows: list[tuple[int, dict[str, Any]]]  # (spreadsheet row number, raw mapping)
     column_map: dict[str, str]
     ignored_columns: list[str]
+    problems: list[tuple] = field(default_factory=list)  # rows that could not be read, ERROR_COLUMNS order
+    row_warnings: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # how the file was read (encoding, skipped sheets)
+
+    def input_rows(self) -> list[InputRow]:
+        rows = [InputRow(row, raw, self.row_warnings.get(row, ())) for row, raw in self.rows]
+        rows += [InputRow(p[0], {}, (), p) for p in self.problems]
+        return sorted(rows, key=lambda r: r.row)
+
+
+def read_batch(data: bytes | Path, filename: str, *, max_rows: int | None = MAX_BATCH_ROWS,
+               max_bytes: int | None = MAX_BATCH_BYTES) -> BatchInput:
+    """Read a whole batch file (uploaded bytes or a path) into a :class:`BatchInput`."""
+    if isinstance(data, (bytes, bytearray)) and max_bytes is not None and len(data) > max_bytes:
+        raise InputError(f"文件过大（{len(data) / 1048576:.1f} MB，上限 {max_bytes // 1048576} MB），请拆分后上传")
+    reader = open_table(data, filename, max_rows=max_rows)
+    try:
+        rows, problems, warnings = [], [], {}
+        for r in reader.rows:
+            if r.problem is not None:
+                problems.append(r.problem)
+                continue
+            rows.append((r.row, r.values))
+            if r.warnings:
+                warnings[r.row] = r.warnings
+    finally:
+        reader.close()
+    return BatchInput(rows, reader.column_map, reader.ignored_columns, problems, warnings, reader.notes)
+
+
+def read_table(data: bytes, filename: str) -> pd.DataFrame:
+    """Compatibility: a batch file as a frame of the recognised columns (original headers).
+    Rows the reader rejects are dropped here; use :func:`read_batch` to keep them as problems."""
+    batch = read_batch(data, filename)
+    field_to_header = {v: k for k, v in batch.column_map.items()}
+    records = [{field_to_header[k]: v for k, v in raw.items()} for _, raw in batch.rows]
+    frame = pd.DataFrame(records, columns=list(batch.column_map), dtype=object)
+    frame.attrs["ignored_columns"] = batch.ignored_columns
+    frame.attrs["row_numbers"] = [row for row, _ in batch.rows]
+    return frame
 
 
 def map_columns(frame: pd.DataFrame) -> BatchInput:
-    column_map: dict[str, str] = {}
-    ignored: list[str] = []
-    for col in frame.columns:
-        name = str(col).strip().lstrip("\ufeff")
-        key = name if name in PROFILE_FIELDS else COLUMN_ALIASES.get(name)
-        if key and key not in column_map.values():
-            column_map[str(col)] = key
-        else:
-            ignored.append(name)
-    if not column_map:
-        raise InputError(
-            "文件中没有可识别的列：表头应为字段名（如 name, town, sector, annual_revenue_wan, plans）"
-            f"或中文名（如 企业名称、所在镇街），实际表头为：{'、'.join(map(str, frame.columns[:10]))}"
-        )
+    """Compatibility: a frame with a header → :class:`BatchInput`."""
+    columns = map_header(list(frame.columns))
+    numbers = frame.attrs.get("row_numbers") or list(range(2, len(frame) + 2))
     rows = []
-    for i, record in enumerate(frame.to_dict(orient="records")):
-        mapped = {column_map[c]: v for c, v in record.items() if c in column_map and not is_blank(v)}
+    for row, cells in zip(numbers, frame.itertuples(index=False, name=None), strict=True):
+        mapped = {key: cells[i] for i, key in columns.fields.items() if i < len(cells) and not _blank(cells[i])}
         if mapped:
-            rows.append((i + 2, mapped))  # row 1 is the header, as Excel numbers it
-    return BatchInput(rows, column_map, ignored)
+            rows.append((row, mapped))
+    column_map = {columns.header[i]: key for i, key in columns.fields.items()}
+    return BatchInput(rows, column_map, [*columns.ignored, *frame.attrs.get("ignored_columns", [])])
+
+
+def _blank(value: Any) -> bool:
+    from .profile import is_blank
+
+    return is_blank(value)
 
 
 @dataclass
@@ -165,84 +161,47 @@ class BatchResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     results: list[tuple[int, MatchResult]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok_rows(self) -> int:
         return len(self.summaries)
 
 
-def _profile_name(raw: dict[str, Any], row: int) -> str:
-    name = raw.get("name")
-    return str(name).strip() if not is_blank(name) else f"第{row}行"
-
-
-PARALLEL_MIN_ROWS = 400  # below this, starting worker processes costs more than it saves
-_worker_matcher: Matcher | None = None
-
-
-def _rows_for(chunk: list[tuple[int, Profile, list[str]]], as_of: date, include_expired: bool,
-              matcher: Matcher | None = None) -> list[tuple[dict[str, Any], list[tuple]]]:
-    """Match a chunk of valid rows → (summary row, detail rows) per firm."""
-    matcher = matcher or _worker_matcher or default_matcher()
-    out = []
-    results = matcher.match_many((profile for _, profile, _ in chunk), as_of=as_of, include_expired=include_expired)
-    for (row, profile, warnings), result in zip(chunk, results, strict=True):
-        result.warnings[:0] = warnings
-        out.append((summary_row(row, profile, result), detail_rows(row, profile, result)))
-    return out
-
-
-def _parallel_rows(valid, as_of, include_expired, matcher, workers, chunk_size=200):
-    """Yield (summary, details) per row, in order, computed by ``workers`` forked processes.
-
-    Forking shares the already-fitted matcher with the workers; only the flat result rows
-    travel back.
-    """
-    global _worker_matcher
-    _worker_matcher = matcher
-    chunks = [valid[i:i + chunk_size] for i in range(0, len(valid), chunk_size)]
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        for rows in pool.map(_rows_for, chunks, [as_of] * len(chunks), [include_expired] * len(chunks)):
-            yield from rows
-
-
 def run_batch(batch: BatchInput, *, as_of: date | str | None = None, include_expired: bool = False,
               matcher: Matcher | None = None, progress: Callable[..., Iterable] | None = None,
               keep_results: bool = False, workers: int | None = None) -> BatchResult:
-    """Validate every row, then match the valid ones. Bad rows land in ``errors`` with the
-    field, the value and the reason; they never stop the others. Large batches run on
-    ``workers`` processes (default: the machine's cores, at most 4)."""
+    """Validate every row, then match the valid ones, all in memory (the app's batch; the CLI
+    streams with ``batch.stream_batch``). Bad rows land in ``errors`` with the field, the
+    value and the reason; they never stop the others. Large batches run on ``workers``
+    processes (default: the machine's cores, at most 4). ``progress(iterable, total)`` wraps
+    an iterable with one item per input row."""
+    from .batch import CHUNK_ROWS, PARALLEL_MIN_ROWS, default_workers, ordered_chunks
+
     matcher = matcher or default_matcher()
-    out = BatchResult(as_of=parse_as_of(as_of), ignored_columns=batch.ignored_columns)
-    valid: list[tuple[int, Profile, list[str]]] = []
-    for row, raw in batch.rows:
-        try:
-            parsed = parse_profile(raw)
-        except ProfileError as exc:
-            for p in exc.problems:
-                out.errors.append({"行号": row, "企业名称": _profile_name(raw, row), "字段": p.field,
-                                   "填写的值": "" if p.value is None else str(p.value)[:200], "原因": p.message})
-            continue
-        valid.append((row, parsed.profile, parsed.warnings))
-    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    if keep_results:
-        results = matcher.match_many((profile for _, profile, _ in valid), as_of=out.as_of,
-                                     include_expired=include_expired)
-        for (row, _, warnings), result in zip(valid, results, strict=True):
-            result.warnings[:0] = warnings
-            out.results.append((row, result))
-        rows: Iterable = ((summary_row(r, p, res), detail_rows(r, p, res))
-                          for (r, p, _), (_, res) in zip(valid, out.results, strict=True))
-    elif workers > 1 and len(valid) >= PARALLEL_MIN_ROWS:
-        rows = _parallel_rows(valid, out.as_of, include_expired, matcher, workers)
-    else:
-        rows = iter(_rows_for(valid, out.as_of, include_expired, matcher))
+    out = BatchResult(as_of=parse_as_of(as_of), ignored_columns=batch.ignored_columns, notes=list(batch.notes))
+    rows = batch.input_rows()
+    workers = default_workers() if workers is None else workers
+    if len(rows) < PARALLEL_MIN_ROWS:
+        workers = 1
+    chunks = (rows[i:i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS))
+    outputs = ordered_chunks(chunks, as_of=out.as_of, include_expired=include_expired, matcher=matcher,
+                             workers=workers, keep_results=keep_results)
+
+    def per_row() -> Iterable[None]:
+        for chunk in outputs:
+            out.summaries.extend(dict(zip(SUMMARY_COLUMNS, s, strict=True)) for s in chunk.summaries)
+            out.details.extend(chunk.details)
+            out.errors.extend(dict(zip(ERROR_COLUMNS, e, strict=True)) for e in chunk.errors)
+            if chunk.results is not None:
+                out.results.extend(chunk.results)
+            yield from [None] * chunk.rows_in
+
+    iterator = per_row()
     if progress is not None:
-        rows = progress(rows, total=len(valid))
-    for summary, details in rows:
-        out.summaries.append(summary)
-        out.details.extend(details)
+        iterator = progress(iterator, total=len(rows))
+    for _ in iterator:
+        pass
     return out
 
 
@@ -284,6 +243,13 @@ DETAIL_COLUMNS = ["行号", "企业名称", "政策排名", "政策编号", "政
                   "事项编号", "支持事项", "结论", "金额性质", "可以预期(万元)", "最高可得(万元)", "金额计算", "不满足的条件",
                   "待确认的条件", "下一步", "主管部门", "联系方式", "来源"]
 _BASIS_ZH = {"entitlement": "符合条件即可获得", "up_to": "竞争性（最高额度）", "cap_estimate": "按上限估算（未计入合计）"}
+ERROR_COLUMNS = ["行号", "企业名称", "字段", "填写的值", "原因"]
+# Column types for typed outputs (Parquet); any column not named here is text.
+NUMERIC_COLUMNS: dict[str, type] = {
+    "行号": int, "推荐申报政策数": int, "普遍适用服务数": int, "其他可了解政策数": int, "政策排名": int,
+    "可以预期(万元)": float, "核实后可得(万元)": float, "竞争性最高可争取(万元)": float, "最高可得(万元)": float,
+    "企业数": int, "有推荐申报政策的企业数": int,
+}
 
 
 def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[tuple]:
@@ -339,6 +305,13 @@ class TownTotals:
         acc[4] += summary["核实后可得(万元)"]
         acc[5] += summary["竞争性最高可争取(万元)"]
 
+    def merge(self, other: TownTotals) -> None:
+        """Add another batch part's totals (a worker's chunk, a Dask partition)."""
+        for town, acc in other._towns.items():
+            mine = self._towns.setdefault(town, [0, 0, 0, 0.0, 0.0, 0.0])
+            for i, value in enumerate(acc):
+                mine[i] += value
+
     def rows(self) -> list[dict[str, Any]]:
         out = [dict(zip(TOWN_COLUMNS, [town, int(a[0]), int(a[1]), int(a[2]), _num(a[3]), _num(a[4]), _num(a[5])],
                         strict=True)) for town, a in self._towns.items()]
@@ -353,35 +326,23 @@ def town_rows(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_workbook(result: BatchResult, path: str | Path | io.BytesIO) -> None:
-    """Write the results workbook: 企业汇总, 政策明细, 校验失败, 说明 (readable in Excel and WPS).
+    """Write the results workbook: 企业汇总, 镇街汇总, 政策明细 (split past Excel's row limit),
+    校验失败, 说明 (readable in Excel and WPS). Every text cell is a string, never a formula or a link;
+    see ``outputs.py``."""
+    from .batch import BatchStats, batch_notes
+    from .outputs import XlsxOutput
 
-    Written with XlsxWriter, several times faster than openpyxl on tens of thousands of rows.
-    """
-    notes = [
-        ("匹配基准日", result.as_of.isoformat()),
-        ("成功匹配企业数", result.ok_rows),
-        ("校验失败行数", len({e["行号"] for e in result.errors})),
-        ("忽略的列", "、".join(result.ignored_columns) or "无"),
-        ("说明", "金额单位为万元，只计入“推荐申报”的事项：“可以预期”为条件均已满足的定额或全额支持；"
-                 "“核实后可得”为定额或全额支持但仍有条件待核实；“竞争性最高可争取”为“最高/不超过”额度，以评审核定为准。"
-                 "政策明细列出推荐申报的事项和“差一点就能享受”的事项。"),
-    ]
-    sheets = {
-        "企业汇总": pd.DataFrame(result.summaries, columns=SUMMARY_COLUMNS),
-        "镇街汇总": pd.DataFrame(town_rows(result.summaries), columns=TOWN_COLUMNS),
-        "政策明细": pd.DataFrame(result.details, columns=DETAIL_COLUMNS),
-        "校验失败": pd.DataFrame(result.errors, columns=["行号", "企业名称", "字段", "填写的值", "原因"]),
-        "说明": pd.DataFrame(notes, columns=["项目", "内容"]),
-    }
-    with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
-        for name, frame in sheets.items():
-            frame.to_excel(xl, sheet_name=name, index=False)
-            ws = xl.sheets[name]
-            ws.freeze_panes(1, 0)
-            for i, col in enumerate(frame.columns):
-                sample = frame[col].head(200).astype(str).map(len).max() if len(frame) else 0
-                width = max(len(str(col)) * 2, int(sample) * 1.6 if sample == sample else 8)
-                ws.set_column(i, i, min(60, max(8, width)))
+    writer = XlsxOutput(path)
+    try:
+        summaries = [tuple(s.get(c) for c in SUMMARY_COLUMNS) for s in result.summaries]
+        errors = [tuple(e.get(c) for c in ERROR_COLUMNS) for e in result.errors]
+        writer.write(summaries, result.details, errors)
+        stats = BatchStats(as_of=result.as_of, matched=result.ok_rows, failed_rows=len({e["行号"] for e in result.errors}),
+                           notes=result.notes)
+        writer.close(batch_notes(stats, ignored=result.ignored_columns), town_rows(result.summaries))
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def template_frame() -> pd.DataFrame:
@@ -407,6 +368,7 @@ def profile_to_row(profile: Profile) -> dict[str, str]:
 
 
 __all__ = [
-    "BatchInput", "BatchResult", "InputError", "QUALIFICATIONS", "TOWNS", "map_columns", "read_profile_file",
-    "read_table", "run_batch", "template_frame", "write_workbook",
+    "COLUMN_ALIASES", "DETAIL_COLUMNS", "ERROR_COLUMNS", "SUMMARY_COLUMNS", "BatchInput", "BatchResult", "InputError",
+    "QUALIFICATIONS", "TOWNS", "detail_rows", "map_columns", "read_batch", "read_profile_file", "read_table",
+    "run_batch", "summary_row", "template_frame", "write_workbook",
 ]

@@ -360,6 +360,68 @@ def test_batch_xlsx_upload():
     assert list(at.dataframe[0].value["企业名称"]) == ["表格公司"]
 
 
+def test_batch_decompression_bomb_upload_is_a_short_chinese_error():
+    import zipfile
+
+    buffer = io.BytesIO()
+    book = openpyxl.Workbook()
+    book.active.append(["name", "town"])
+    book.save(buffer)
+    src = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        for item in src.infolist():
+            if item.filename != "xl/sharedStrings.xml":
+                z.writestr(item, src.read(item.filename))
+        z.writestr("xl/sharedStrings.xml", b"<sst><si><t>" + b"A" * 50_000_000 + b"</t></si></sst>")
+    at = batch_page()
+    upload(at, "名单.xlsx", bomb.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert len(at.error) == 1 and "压缩炸弹" in at.error[0].value and len(at.error[0].value) < 300
+    with pytest.raises(KeyError):
+        at.button(key="batch_run")
+
+
+def test_batch_ragged_row_and_other_sheets_are_reported():
+    at = batch_page()
+    upload(at, "list.csv", "企业名称,所在镇街\n甲公司,古镇镇\n乙公司,小榄镇,多余,两列\n丙公司,石岐街道\n".encode())
+    assert not at.error
+    assert any("1 行无法读取" in w.value for w in at.warning)
+    at.button(key="batch_run").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    summary, _, errors = (d.value for d in at.dataframe)
+    assert list(summary["企业名称"]) == ["甲公司", "丙公司"]
+    assert list(errors["行号"]) == [3] and "表头只有 2 列" in errors.loc[0, "原因"]
+
+    buffer = io.BytesIO()
+    book = openpyxl.Workbook()
+    book.active.append(["企业名称", "所在镇街"])
+    book.active.append(["甲公司", "古镇镇"])
+    book.create_sheet("小榄").append(["企业名称", "所在镇街"])
+    book.save(buffer)
+    at = batch_page()
+    upload(at, "firms.xlsx", buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert any("“小榄”" in w.value and "只读取了第一个工作表" in w.value for w in at.warning)
+
+
+def test_batch_workbook_failure_keeps_results_and_can_retry(monkeypatch):
+    import tempfile
+
+    at = batch_page()
+    upload(at, "企业名单.csv", GBK_CSV.encode("gbk"))
+    monkeypatch.setattr(tempfile, "tempdir", "/nonexistent/tmp")  # the server's temporary disk is gone
+    at.button(key="batch_run").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    assert len(at.error) == 1 and "生成结果工作簿失败" in at.error[0].value
+    assert "/nonexistent" not in at.error[0].value and "Traceback" not in at.error[0].value
+    assert list(at.dataframe[0].value["企业名称"]) == ["古镇明灯照明", "小榄五金"]  # the results stay
+    with pytest.raises(KeyError):
+        at.download_button(key="batch_download")
+    monkeypatch.undo()
+    at.button(key="batch_rebuild").click().run(timeout=TIMEOUT)
+    assert not at.exception and not at.error
+    assert at.download_button(key="batch_download")
+
+
 # --------------------------------------------------------------------------------------
 # Helpers of app_pages/common.py, directly
 # --------------------------------------------------------------------------------------
@@ -401,7 +463,7 @@ def test_progress_adaptor_and_workbook():
     batch = load_batch_upload(GBK_CSV.encode("gbk"), "firms.csv")
     result = run_batch_matching(batch, as_of="2025-06-01", include_expired=False, progress=streamlit_progress(bar))
     assert result.ok_rows == 2 and len(result.errors) == 2
-    assert bar.calls[-1][0] == 1.0 and "2/2" in bar.calls[-1][1]
+    assert bar.calls[-1][0] == 1.0 and "3/3" in bar.calls[-1][1]  # every row, the failed one too
     towns = town_frame(result)
     assert towns["企业数"].sum() == 2
     assert towns["竞争性最高可争取(万元)"].sum() == pytest.approx(

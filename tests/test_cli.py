@@ -186,7 +186,7 @@ def test_batch_bad_inputs(tmp_path):
     binary = tmp_path / "bin.csv"
     binary.write_bytes(bytes(range(128, 256)) * 10)
     assert_clean_failure(run_cli("batch", str(binary), "-o", out), "编码")
-    assert_clean_failure(run_cli("batch", str(cols), "-o", str(tmp_path / "out.csv")), ".xlsx")
+    assert_clean_failure(run_cli("batch", str(cols), "-o", str(tmp_path / "out.pdf")), ".xlsx、.csv 或 .parquet")
 
 
 def test_batch_empty_file_gives_empty_workbook(tmp_path):

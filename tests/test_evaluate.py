@@ -45,6 +45,14 @@ def test_matcher_meets_the_targets_and_beats_both_baselines(cases):
         assert ours["money_share_unlabelled"] <= 0.15
 
 
+def test_readme_holds_the_tables_the_evaluation_prints():
+    from policy_match.evaluate import SETS, readme_block
+
+    reports = {name: run_eval(path) for name, path in SETS}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme_block(reports) in readme, "README figures drifted: run python -m policy_match.evaluate --readme README.md"
+
+
 def test_metric_functions():
     rel = {"a": 2, "b": 1}
     assert ndcg_at_k(["a", "b", "c"], rel) == pytest.approx(1.0)
