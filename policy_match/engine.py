@@ -381,8 +381,9 @@ def _compile_variants(rows: list[tuple[Formula, float | None, Amount]], layout: 
     )
 
 
-def _evaluate_variants(V: _Variants, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(total, valid, from_inputs), each (P, n_variants): ``amounts._evaluate_with`` in arrays.
+def _evaluate_variants(V: _Variants, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(total, valid, from_inputs, cap_fallback), each (P, n_variants): ``amounts._evaluate_with``
+    in arrays (cap_fallback: a base the profile cannot carry, so the cap stands in for it).
     Each formula type is computed on its own columns only; ``fmin`` with a NaN bound (no cap,
     cap field unknown) keeps the value, as the reference's ``if value > cap`` does."""
     t = V.by_type
@@ -419,7 +420,7 @@ def _evaluate_variants(V: _Variants, X: np.ndarray) -> tuple[np.ndarray, np.ndar
             from_inputs &= ~(V.has_cap_field & np.isnan(cap_value))
             value = np.fmin(value, cap_value)
         total = np.fmin(value * V.years, V.cap_total)
-    return total, valid, from_inputs
+    return total, valid, from_inputs, missing & ~V.no_fallback
 
 
 @dataclass
@@ -758,6 +759,7 @@ class Features:
     fixed_score: np.ndarray        # the score without its relevance part
     in_scope: np.ndarray           # bool: every 适用范围 condition (a town record's towns) met
     pointing_met: np.ndarray       # met conditions that point to the firm (advice's specific_met)
+    amount_cap_fallback: np.ndarray  # bool: the high is the item's cap standing in for a base the profile cannot carry
 
 
 def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
@@ -768,7 +770,7 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
         empty = np.zeros((enc.X.shape[0], 0))
         return Features(empty.astype(np.int8), cond, empty, empty, empty.astype(int), empty.astype(int),
                         empty.astype(bool), empty.astype(np.int8), empty, empty, empty.astype(bool), empty, empty,
-                        empty, empty.astype(bool), empty.astype(int))
+                        empty, empty.astype(bool), empty.astype(int), empty.astype(bool))
     # Every per-item count in one pass: for each count, the condition columns it can come from
     # (laid end to end), the verdict code it counts, and each item's range among them.
     C = base.counts
@@ -790,7 +792,7 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
                                                       np.where(app_unknown > 0, UNKNOWN_CODE, MET_CODE)),
                          -1).astype(np.int8)
 
-    high, from_inputs = _amounts(base, enc, codes)
+    high, from_inputs, cap_fallback = _amounts(base, enc, codes)
     eligible = status == MET_CODE
     low = np.where(base.guaranteed & eligible & from_inputs & ~np.isnan(high), high, 0.0)
     potential = np.where(np.isnan(high), 0.0, high)
@@ -807,7 +809,7 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
     else:
         pointing_met = np.zeros(status.shape, dtype=np.int32)
     return Features(status, cond, confirmation, evidence, specific_met, unmet, unmet_fixed, applicant, high, low,
-                    from_inputs, potential, money, fixed, in_scope, pointing_met)
+                    from_inputs, potential, money, fixed, in_scope, pointing_met, cap_fallback)
 
 
 def met_on_specific_facts(base: CompiledBase, codes: np.ndarray) -> np.ndarray:
@@ -841,21 +843,23 @@ def row_features(f: Features, i: int, copy: bool = True) -> Features:
     return Features(*(take(getattr(f, name)) for name in Features.__dataclass_fields__))
 
 
-def _amounts(base: CompiledBase, enc: EncodedProfiles, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(high, from_inputs) per (profile, item): ``amounts.evaluate_amount`` in arrays."""
+def _amounts(base: CompiledBase, enc: EncodedProfiles, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(high, from_inputs, cap_fallback) per (profile, item): ``amounts.evaluate_amount`` in arrays."""
     P = enc.X.shape[0]
     high = np.full((P, base.n_items), np.nan)
     from_inputs = np.zeros((P, base.n_items), dtype=bool)
+    cap_fallback = np.zeros((P, base.n_items), dtype=bool)
     if not len(base.variants.ftype):
-        return high, from_inputs
-    total, valid, inputs = _evaluate_variants(base.variants, enc.X)
+        return high, from_inputs, cap_fallback
+    total, valid, inputs, fell_back = _evaluate_variants(base.variants, enc.X)
     money = np.flatnonzero(base.has_amount)
     own = base.base_variant[money]
     high[:, money] = np.where(valid[:, own], total[:, own], np.nan)
     from_inputs[:, money] = inputs[:, own]
+    cap_fallback[:, money] = fell_back[:, own] & valid[:, own]
     U = base.upgrades
     if len(U.items) and P * len(U.items) <= PYTHON_CELLS:
-        _upgrades_python(U, codes, total, valid, inputs, high, from_inputs)
+        _upgrades_python(U, codes, total, valid, inputs, fell_back, high, from_inputs, cap_fallback)
     elif len(U.items):
         verdict = codes[:, U.nodes]  # (P, n, K)
         K = U.nodes.shape[1]
@@ -877,7 +881,9 @@ def _amounts(base: CompiledBase, enc: EncodedProfiles, codes: np.ndarray) -> tup
         h = np.where(take_alt, a_total, np.where(c_valid, c_total, np.nan))
         high[:, U.items] = h
         from_inputs[:, U.items] = np.where(take_alt, False, c_inputs)
-    return high, from_inputs
+        a_fb = fell_back[pr, np.maximum(alt, 0)]
+        cap_fallback[:, U.items] = np.where(take_alt, a_fb, fell_back[pr, chosen] & c_valid)
+    return high, from_inputs, cap_fallback
 
 
 def _log1p(x: np.ndarray) -> np.ndarray:
@@ -894,25 +900,28 @@ def _log1p(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _upgrades_python(U: _Upgrades, codes, total, valid, inputs, high, from_inputs) -> None:
+def _upgrades_python(U: _Upgrades, codes, total, valid, inputs, fell_back, high, from_inputs, cap_fallback) -> None:
     """The same choice as the array version, item by item (few items: fewer numpy calls)."""
     K = U.nodes.shape[1]
     nodes = U.nodes.tolist()
     for p in range(codes.shape[0]):
         verdict_row = codes[p].tolist()
         total_row, valid_row, inputs_row = total[p].tolist(), valid[p].tolist(), inputs[p].tolist()
+        fb_row = fell_back[p].tolist()
         for r, item in enumerate(U.items.tolist()):
             verdicts = [verdict_row[n] for n in nodes[r]]
             j = next((k for k, v in enumerate(verdicts) if v == MET_CODE), K)
             pending = next((k for k, v in enumerate(verdicts[:j]) if v == UNKNOWN_CODE), None)
             c = int(U.chosen[r, j])
             h, fi = (total_row[c], inputs_row[c]) if valid_row[c] else (math.nan, inputs_row[c])
+            fb = fb_row[c] and valid_row[c]
             if pending is not None:
                 a = int(U.alt[r, pending, j])
                 if valid_row[a] and (not valid_row[c] or total_row[a] > total_row[c]):
-                    h, fi = total_row[a], False
+                    h, fi, fb = total_row[a], False, fb_row[a]
             high[p, item] = h
             from_inputs[p, item] = fi
+            cap_fallback[p, item] = fb
 
 
 def relevance_feature(raw: np.ndarray) -> np.ndarray:

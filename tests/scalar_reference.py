@@ -43,6 +43,7 @@ class ScalarItem:
     in_scope: bool
     applicant: int  # code of the applicant conditions' verdicts (min), -1 without one
     pointing_met: int  # advice: met conditions on facts that say something about this firm
+    cap_fallback: bool  # the high is the cap standing in for a base the profile cannot carry
 
     def score(self, relevance_raw: float) -> float:
         return self.fixed_score + firm_text_score(relevance_feature(relevance_raw), self.evidence, self.money)
@@ -70,6 +71,7 @@ def scalar_item(conditions, item, profile: Profile) -> ScalarItem:
         near_miss=_near_miss(status, potential, results),
         in_scope=all(r.verdict == MET for r in results if r.condition.clause == "适用范围"),
         applicant=min((CODES[r.verdict] for r in results if r.condition.kind == "applicant"), default=-1),
+        cap_fallback=amount.cap_fallback if amount is not None else False,
         pointing_met=sum(1 for r in results if r.verdict == MET and r.condition.rule is not None
                          and advice.can_point_to_firm(r.condition)
                          and advice.met_on_specific_facts(r.condition.rule, profile)),

@@ -67,6 +67,7 @@ def assert_parity(matcher: Matcher, profiles, relevance_seed: int = 3) -> int:
             assert bool(features.in_scope[p, i]) == ref.in_scope, where
             assert features.applicant[p, i] == ref.applicant, where
             assert features.pointing_met[p, i] == ref.pointing_met, where
+            assert bool(features.amount_cap_fallback[p, i]) == ref.cap_fallback, where
             assert float(got_scores[p, i]) == round(ref.score(float(relevance[p, i])), 4), where
             checked += 1
     return checked
