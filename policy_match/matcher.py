@@ -177,6 +177,7 @@ class Matcher:
         self.index_: RelevanceIndex = fitted_index(
             [item_document(p, it) for p, it in self.pairs_], [it.item_id for _, it in self.pairs_], self.tokenizer)
         self.extra_conditions_ = {p.policy_id: _implied_conditions(p) for p in kb.policies}
+        self.row_of_item_ = {it.item_id: row for row, (_, it) in enumerate(self.pairs_)}
         self.item_conditions_ = [[*self.extra_conditions_[p.policy_id], *it.conditions] for p, it in self.pairs_]
         # Static advice facts per item: a service open to all; which conditions point to a firm.
         self.general_ = np.array([advice.is_general(it) for _, it in self.pairs_], dtype=bool)
@@ -463,6 +464,20 @@ class _Ranked:
     def policies(self) -> list[PolicyResult]:
         shown = self.order if self.top is None else self.order[:self.top]
         return [self.policy(k) for k in shown.tolist()]
+
+    def recommended_policies(self) -> list[tuple[int, PolicyResult]]:
+        """(rank, policy) of the recommended policies only, best first: what a batch row shows,
+        without explaining the other policies."""
+        return [(rank, self.policy(k)) for rank, (k, f) in enumerate(zip(self.order.tolist(), self.order_fits,
+                                                                          strict=True), 1) if f == 4]
+
+    def item_by_id(self, item_id: str) -> tuple[int, PolicyRecord, ItemResult]:
+        """(rank of its policy, the policy, the explained item) for one item."""
+        m = self.matcher
+        row = m.row_of_item_[item_id]
+        k = int(np.searchsorted(m.policy_starts_, row, side="right") - 1)
+        rank = self.order.tolist().index(k) + 1 if k in self.order else 0
+        return rank, m.kb_.policies[k], self.item(row)
 
     def summary(self) -> Summary:
         recommended = [r for k, f in zip(self.order.tolist(), self.order_fits, strict=True) if f == 4

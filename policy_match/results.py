@@ -364,6 +364,23 @@ class MatchResult:
             return source.policy_ids()
         return [p.policy_id for p in self.policies]
 
+    def recommended_policies(self) -> list[tuple[int, PolicyResult]]:
+        """(rank, policy) of the recommended policies, best first, whatever ``top`` — explaining
+        only those (a batch row needs no other)."""
+        if self._source is not None:
+            return self._source.recommended_policies()
+        return [(rank, p) for rank, p in enumerate(self.policies, 1) if p.fit == "recommended"]
+
+    def item(self, item_id: str) -> tuple[int, PolicyRecord, ItemResult]:
+        """(rank of its policy or 0, the policy record, the explained item) of one item."""
+        if self._source is not None:
+            return self._source.item_by_id(item_id)
+        for rank, p in enumerate(self.policies, 1):
+            for it in p.items:
+                if it.item_id == item_id:
+                    return rank, p.policy, it
+        raise KeyError(item_id)
+
     @property
     def item_features(self) -> Any:
         """The engine's per-item arrays for this firm (``matcher.ItemFeatures``), or None when
