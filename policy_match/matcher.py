@@ -389,7 +389,7 @@ class Matcher:
         results.extend(_applicant_results(item))
         amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
         return ItemResult(policy, item, status, FIT_NAMES[int(ranked.fit[row])], float(ranked.scores[row]),
-                          float(ranked.relevance[row]), tuple(results), amount, tuple(ranked.matched_terms(row)),
+                          float(ranked.relevance[row]), tuple(results), amount, lambda: tuple(ranked.matched_terms(row)),
                           tuple(_item_hints(results, status)), ranked.live.policies[policy.policy_id].items[item.item_id],
                           bool(ranked.applicant_ok[row]), int(ranked.features.pointing_met[row]),
                           float(ranked.features.potential[row]))

@@ -8,6 +8,7 @@ The JSON is the contract's (shared/contract/README.md §3–4): every policy and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -75,7 +76,8 @@ class ItemResult:
     relevance: float
     conditions: tuple[ConditionResult, ...]
     amount: AmountResult | None
-    matched_terms: tuple[str, ...]
+    # the firm's words the item shares: a tuple, or a function giving it (found only when shown)
+    terms: tuple[str, ...] | Callable[[], tuple[str, ...]]
     hints: tuple[str, ...]  # what would settle an open or failed condition
     validity: ValidityStatus
     applicant_ok: bool  # the firm is the kind of applicant the item is for (or may be)
@@ -85,6 +87,12 @@ class ItemResult:
     @property
     def item_id(self) -> str:
         return self.item.item_id
+
+    @property
+    def matched_terms(self) -> tuple[str, ...]:
+        if callable(self.terms):
+            object.__setattr__(self, "terms", tuple(self.terms()))
+        return self.terms
 
     @property
     def counts_for_firm(self) -> bool:
