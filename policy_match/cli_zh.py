@@ -388,4 +388,6 @@ def run(app: typer.Typer, args: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("已中止", err=True)
         return 1
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        typer.echo("已中断", err=True)
     return code if isinstance(code, int) else 0
