@@ -38,7 +38,7 @@ from app_pages.common import (
 from policy_match import ProfileError
 from policy_match import alerts as al
 from policy_match import visits as vs
-from policy_match.brief import amount_text, visit_brief_docx
+from policy_match.brief import MAX_FOLLOW_UP_TEXT, MAX_NOTES_TEXT, amount_text, visit_brief_docx
 from policy_match.fields import PROFILE_FIELDS, TOWNS, format_value
 from policy_match.wording import STATUS_ZH, VALIDITY_ZH
 from policy_match.xml_text import xml_safe
@@ -201,10 +201,11 @@ with tab_visit:
     picked = st.selectbox(
         "调出已走访企业的上次信息，或从空白表单开始",
         [NEW_FIRM, *firm_groups],
+        # The label must not change when this visit is saved (Streamlit keeps a selectbox's choice by
+        # its label): the firm and its town, the date of the last visit is shown below.
         format_func=lambda i: "新企业（空白表单）" if i == NEW_FIRM else
-        f"{firm_groups[i][0]['firm_name']}（{firm_groups[i][0]['town'] or '镇街未填'}，"
-        f"上次走访 {firm_groups[i][0]['visit_date']}）",
-        key=f"{KEY}_pick", on_change=start_over,
+        f"{firm_groups[i][0]['firm_name']}（{firm_groups[i][0]['town'] or '镇街未填'}）",
+        key=f"{KEY}_pick", on_change=start_over, placeholder="输入企业名称查找",
     )
     group = firm_groups.get(picked) or []
     current = st.session_state.get(CURRENT)
@@ -324,7 +325,10 @@ with tab_visit:
             saved_text = f"已保存为走访记录 #{current['saved_id']}" if current.get("saved_id") else "尚未保存"
             st.caption(f"简报内容：基准日 {result['as_of']} 的政策建议（含有效期和截止日期），以及 {record['at']} "
                        f"提交的走访记录（走访情况 {len(record['notes'].strip())} 字，{saved_text}）。"
-                       "之后如修改了上面的走访记录，请再点一次“保存走访记录”或“生成简报（不保存）”。")
+                       + ("走访情况或跟进事项较长，简报只印前面部分（一页纸），全文保存在走访记录中。"
+                          if len(record["notes"].strip()) > MAX_NOTES_TEXT
+                          or len(record["follow_up"].strip()) > MAX_FOLLOW_UP_TEXT else "")
+                       + "之后如修改了上面的走访记录，请再点一次“保存走访记录”或“生成简报（不保存）”。")
     elif result is not None:
         st.caption("填写后点击“保存走访记录”，或只点“生成简报（不保存）”，即可下载含本次走访记录的一页纸简报。")
 
@@ -347,8 +351,9 @@ with tab_alerts:
     else:
         a1, a2 = st.columns(2)
         _, names = db_call(vs.advisors, db)
-        who = a1.selectbox("走访人", [ALL_ADVISORS, *(names or [])], key=f"{KEY}_alert_advisor")
-        where = a2.selectbox("镇街", [ALL_TOWNS, *TOWNS], key=f"{KEY}_alert_town")
+        who = a1.selectbox("走访人", [ALL_ADVISORS, *(names or [])], key=f"{KEY}_alert_advisor",
+                           placeholder="输入姓名查找")
+        where = a2.selectbox("镇街", [ALL_TOWNS, *TOWNS], key=f"{KEY}_alert_town", placeholder="输入镇街名称查找")
         try:
             found = al.call_backs(visits, get_matcher(), as_of, advisor=None if who == ALL_ADVISORS else who,
                                   town=None if where == ALL_TOWNS else where)
@@ -388,7 +393,7 @@ with tab_history:
 
     f1, f2 = st.columns([2, 1])
     firm_filter = f1.text_input("按企业名称或信用代码筛选", key=f"{KEY}_filter_firm", placeholder="输入名称的一部分")
-    town_filter = f2.selectbox("按镇街筛选", [ALL_TOWNS, *TOWNS], key=f"{KEY}_filter_town")
+    town_filter = f2.selectbox("按镇街筛选", [ALL_TOWNS, *TOWNS], key=f"{KEY}_filter_town", placeholder="输入镇街名称查找")
     if firm_filter.strip() or town_filter != ALL_TOWNS:
         _, rows = db_call(vs.list_visits, db, firm=firm_filter or None,
                           town=None if town_filter == ALL_TOWNS else town_filter)
@@ -413,7 +418,7 @@ with tab_history:
         } for v in rows])
         # Widths chosen so that every column up to 跟进期限 and 状态 shows at 1440 px with the sidebar
         # open; the long 跟进事项 comes last and takes what is left.
-        st.dataframe(table, hide_index=True, width="stretch", key=f"{KEY}_history_table", column_config={
+        st.dataframe(table, hide_index=True, width="stretch", key=f"{KEY}_history_table", placeholder="—", column_config={
             "编号": st.column_config.NumberColumn("编号", width=56, format="%d"),
             "走访日期": st.column_config.DateColumn("走访日期", width=96, format="YYYY-MM-DD"),
             "企业名称": st.column_config.TextColumn("企业名称", width=200),
@@ -441,7 +446,7 @@ with tab_history:
     if flash := st.session_state.pop(f"{KEY}_flash", None):
         st.success(flash, icon=OK_ICON)
     row_ids = {v["id"]: v for v in rows}
-    opened_id = st.selectbox("打开一条走访记录", [None, *row_ids], key=f"{KEY}_open",
+    opened_id = st.selectbox("打开一条走访记录", [None, *row_ids], key=f"{KEY}_open", placeholder="输入企业名称查找",
                              format_func=lambda i: "（请选择）" if i is None else visit_label(row_ids[i]))
     if opened_id is not None:
         ok, visit = db_call(vs.get_visit, db, opened_id)
