@@ -104,6 +104,19 @@ def safe_reviews(visits: list[dict[str, Any]], as_of: date) -> dict[int, al.Visi
         return {}
 
 
+@st.cache_data(show_spinner="正在核对走访过的企业…", max_entries=32)
+def call_back_list(db_url: str, stamp: tuple, base: str, as_of: date, advisor: str | None, town: str | None,
+                   _visits: list[dict[str, Any]]) -> tuple[al.CallBackList, bytes | None]:
+    """The call-back list and its workbook, computed once per state of the store (``stamp``: every
+    visit's id and last change), policy base, date and filter — not on every widget change."""
+    found = al.call_backs(_visits, get_matcher(), as_of, advisor=advisor, town=town)
+    return found, al.call_backs_xlsx_bytes(found) if found.firms else None
+
+
+def store_stamp(visits: list[dict[str, Any]]) -> tuple:
+    return tuple((v["id"], v["updated_at"] or v["created_at"]) for v in visits)
+
+
 # -- small helpers --------------------------------------------------------------------------
 
 def build_brief(profile: dict[str, Any], result: dict[str, Any], **visit: Any) -> bytes | None:
@@ -355,11 +368,13 @@ with tab_alerts:
                            placeholder="输入姓名查找")
         where = a2.selectbox("镇街", [ALL_TOWNS, *TOWNS], key=f"{KEY}_alert_town", placeholder="输入镇街名称查找")
         try:
-            found = al.call_backs(visits, get_matcher(), as_of, advisor=None if who == ALL_ADVISORS else who,
-                                  town=None if where == ALL_TOWNS else where)
+            found, workbook = call_back_list(vs.database_url(), store_stamp(visits), al.base_version(get_matcher().kb_),
+                                             as_of,
+                                             None if who == ALL_ADVISORS else who,
+                                             None if where == ALL_TOWNS else where, visits)
         except Exception as exc:  # noqa: BLE001 - the other tabs stay usable
             show_unexpected_error("生成回访名单", exc, hint="走访记录本身不受影响。")
-            found = None
+            found, workbook = None, None
         if found is not None:
             n = found.counts()
             m1, m2, m3, m4 = st.columns(4)
@@ -368,8 +383,8 @@ with tab_alerts:
             m3.metric("今天和近期到期", f"{n['due'] + n['upcoming']} 项")
             m4.metric("政策有变化的企业", f"{n['firms_changed']} 家")
             st.caption(md(found.summary_line()))
-            if found.firms:
-                st.download_button("下载回访名单（Excel）", data=al.call_backs_xlsx_bytes(found), mime=XLSX_MIME,
+            if workbook is not None:
+                st.download_button("下载回访名单（Excel）", data=workbook, mime=XLSX_MIME,
                                    icon=":material/download:", key=f"{KEY}_callbacks_xlsx",
                                    file_name=f"回访名单_{where if where != ALL_TOWNS else '全部镇街'}_{as_of}.xlsx")
             for c in found.firms[:MAX_FIRM_CARDS]:
