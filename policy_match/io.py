@@ -25,6 +25,8 @@ import pandas as pd
 from .fields import PROFILE_FIELDS, QUALIFICATIONS, TOWNS, format_value
 from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
 from .profile import FieldProblem, Profile
+from .results import ItemResult, NearMiss
+from .schema import PolicyRecord
 from .tables import COLUMN_ALIASES, InputError, InputRow, map_header, open_table
 from .wording import FIT_ZH, STATUS_ZH, VALIDITY_ZH
 
@@ -208,7 +210,7 @@ def run_batch(batch: BatchInput, *, as_of: date | str | None = None, include_exp
 def summary_row(row: int, profile: Profile, result: MatchResult) -> dict[str, Any]:
     """One firm's line: what it is advised to act on and the money it may plausibly count."""
     summary, money = result.summary, result.summary.money
-    recommended = [p for p in result.policies if p.fit == "recommended"]
+    recommended = [p for _, p in result.recommended_policies()]
     soon = [f"{p.policy.short_title or p.policy.title}：{p.validity.deadline_warning}"
             for p in recommended if p.validity.deadline_warning]
     return {
@@ -256,31 +258,30 @@ def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[tuple]:
     """Item-level rows, as tuples in ``DETAIL_COLUMNS`` order (compact to pass between batch
     processes): the items the firm is advised to act on, and the near misses it could close;
     services, other and ruled-out items are counted in the summary sheet, not listed."""
-    near = {n.item_id: n for n in result.near_misses}
     name = profile.name or f"第{row}行"
+    rows: list[tuple[int, PolicyRecord, ItemResult, NearMiss | None]] = [
+        (rank, pol.policy, it, None) for rank, pol in result.recommended_policies() for it in pol.items
+        if it.fit == "recommended"]
+    rows += [(*result.item(n.item_id), n) for n in result.near_misses]
     out = []
-    for rank, pol in enumerate(result.policies, 1):
-        for it in pol.items:
-            miss = near.get(it.item_id)
-            if it.fit != "recommended" and miss is None:
-                continue
-            amount = it.amount_dict() or {}
-            department = it.item.department or pol.policy.department or ""
-            contact = it.item.contact or (pol.policy.contact if pol.policy.contact and
-                                          pol.policy.contact.department == department else None)
-            out.append((
-                row, name, rank, pol.policy_id, pol.policy.title, FIT_ZH[it.fit], VALIDITY_ZH[it.validity.validity],
-                it.validity.note + (f"（{it.validity.deadline_warning}）" if it.validity.deadline_warning else ""),
-                it.validity.deadline.isoformat() if it.validity.deadline else "",
-                it.item_id, it.item.title, STATUS_ZH[it.status], _BASIS_ZH.get(amount.get("basis"), ""),
-                amount.get("low", ""), amount.get("high", "") if miss is None else miss.potential_high,
-                amount.get("formula", "金额未公开或非资金类支持"),
-                "；".join(c.reason for c in it.conditions if c.verdict == "unmet"),
-                "；".join(c.reason for c in it.conditions if c.verdict == "unknown"),
-                "；".join(c.text for c in miss.changes) if miss is not None else "；".join(it.hints),
-                department, contact.text() if contact else "联系方式未公开",
-                it.item.sources[0] if it.item.sources else "",
-            ))
+    for rank, policy, it, miss in rows:
+        amount = it.amount_dict() or {}
+        department = it.item.department or policy.department or ""
+        contact = it.item.contact or (policy.contact if policy.contact and policy.contact.department == department
+                                      else None)
+        out.append((
+            row, name, rank, policy.policy_id, policy.title, FIT_ZH[it.fit], VALIDITY_ZH[it.validity.validity],
+            it.validity.note + (f"（{it.validity.deadline_warning}）" if it.validity.deadline_warning else ""),
+            it.validity.deadline.isoformat() if it.validity.deadline else "",
+            it.item_id, it.item.title, STATUS_ZH[it.status], _BASIS_ZH.get(amount.get("basis"), ""),
+            amount.get("low", ""), amount.get("high", "") if miss is None else miss.potential_high,
+            amount.get("formula", "金额未公开或非资金类支持"),
+            "；".join(c.reason for c in it.conditions if c.verdict == "unmet"),
+            "；".join(c.reason for c in it.conditions if c.verdict == "unknown"),
+            "；".join(c.text for c in miss.changes) if miss is not None else "；".join(it.hints),
+            department, contact.text() if contact else "联系方式未公开",
+            it.item.sources[0] if it.item.sources else "",
+        ))
     return out
 
 

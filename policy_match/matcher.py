@@ -28,31 +28,45 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from operator import itemgetter
-from typing import Any
 
 import numpy as np
 
-from . import advice
-from .amounts import AmountResult, evaluate_amount
-from .fields import LISTING_STAGES, PROFILE_FIELDS, SECTORS
-from .index import RelevanceIndex, item_document
+from . import advice, engine
+from .amounts import evaluate_amount
+from .engine import (
+    MONEY_SATURATION_WAN,
+    NO_CHECKABLE_CONFIRMATION,
+    POSSIBLE_CEILING,
+    POSSIBLE_FLOOR,
+    RELEVANCE_SATURATION,
+    STATUSES,
+    W_EVIDENCE,
+    W_MONEY,
+    W_RELEVANCE,
+    W_STATUS,
+    ItemSpec,
+    compile_base,
+    encode_profiles,
+)
+from .fields import LISTING_STAGES, SECTORS
+from .index import RelevanceIndex, fitted_index, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
-from .results import STATUS_RANK, ItemResult, MatchResult, PolicyResult, Summary
-from .rules import MET, UNKNOWN, UNMET, ConditionResult, combine, evaluate_condition
+from .results import STATUS_RANK, CheckAway, ItemResult, MatchResult, NearMiss, PolicyResult, Summary
+from .rules import MET, UNKNOWN, UNMET, ConditionResult, evaluate_condition
 from .schema import Condition, PolicyRecord, Rule, SupportItem
 from .text import ChineseTokenizer
 from .validity import ValidityStatus, item_validity, record_validity
 
-POSSIBLE_FLOOR, POSSIBLE_CEILING = 0.3, 0.8
-# An item whose conditions the profile cannot check at all is neither confirmed nor refuted.
-NO_CHECKABLE_CONFIRMATION = 0.5
 STATUS_ORDER = {"eligible": 2, "possible": 1, "ineligible": 0}
-W_STATUS, W_EVIDENCE, W_RELEVANCE, W_MONEY = 0.30, 0.10, 0.50, 0.10
-RELEVANCE_SATURATION = 0.25
-MONEY_SATURATION_WAN = 3000.0
-VERDICT_CACHE_SIZE = 50_000
+# Profiles × items evaluated at once; a large base gets smaller chunks (bounded memory).
+CHUNK_CELLS = 2_000_000
+# Fit codes, ordered as results.FIT_RANK: recommended 4, general 3, other 2, ruled out 1.
+FIT_NAMES = {4: "recommended", 3: "general", 2: "other", 1: "ruled_out"}
+_OPERATOR_APPLICANTS = frozenset({"platform", "park_operator"})
+__all__ = ["MONEY_SATURATION_WAN", "NO_CHECKABLE_CONFIRMATION", "POSSIBLE_CEILING",
+           "POSSIBLE_FLOOR", "RELEVANCE_SATURATION", "W_EVIDENCE", "W_MONEY", "W_RELEVANCE", "W_STATUS",
+           "ItemFeatures", "Matcher", "MatchResult", "default_matcher", "match"]
 
 # Flags of the profile that say something about the firm's needs, as text for relevance.
 _FLAG_TEXT = {
@@ -132,6 +146,25 @@ def parse_as_of(as_of: date | str | None) -> date:
         raise ValueError(f"as_of = “{as_of}”: 日期应为 YYYY-MM-DD") from None
 
 
+@dataclass(frozen=True)
+class ItemFeatures:
+    """One firm's per-item arrays (row k: the k-th of ``Matcher.pairs_``): the engine's features
+    (``policy_match.engine.Features``), the score (unrounded), the raw relevance, the fit code
+    (4 recommended, 3 general, 2 other, 1 ruled out; after one-per-exclusive-group), whether the
+    item is shown at the date, whether the firm names a word particular to it, and whether its
+    applicant is the firm. Condition verdict codes of item k:
+    ``features.condition_codes[matcher.engine_.condition_slice(k)]``, in the order of
+    ``matcher.item_conditions_[k]`` (then a government applicant's 申报主体 condition)."""
+
+    features: engine.Features
+    score: np.ndarray
+    relevance: np.ndarray
+    fit: np.ndarray
+    shown: np.ndarray
+    names_item: np.ndarray
+    applicant_ok: np.ndarray
+
+
 class Matcher:
     """Fit on a knowledge base, then ``match`` profiles. ``fit`` returns self."""
 
@@ -141,55 +174,101 @@ class Matcher:
     def fit(self, kb: KnowledgeBase) -> Matcher:
         self.kb_ = kb
         self.pairs_: list[tuple[PolicyRecord, SupportItem]] = kb.items()
-        self.index_ = RelevanceIndex(self.tokenizer).fit(
-            [item_document(p, it) for p, it in self.pairs_], [it.item_id for _, it in self.pairs_]
-        )
+        self.index_: RelevanceIndex = fitted_index(
+            [item_document(p, it) for p, it in self.pairs_], [it.item_id for _, it in self.pairs_], self.tokenizer)
         self.extra_conditions_ = {p.policy_id: _implied_conditions(p) for p in kb.policies}
+        self.row_of_item_ = {it.item_id: row for row, (_, it) in enumerate(self.pairs_)}
         self.item_conditions_ = [[*self.extra_conditions_[p.policy_id], *it.conditions] for p, it in self.pairs_]
-        self.item_fields_ = [tuple(sorted(_fields_read(conds, it))) for conds, (_, it) in
-                             zip(self.item_conditions_, self.pairs_, strict=True)]
-        self.verdict_cache_: dict[tuple, _Verdict] = {}
-        self.condition_fields_ = {id(c): tuple(sorted(c.rule.fields_used())) if c.rule else ()
-                                  for conds in self.item_conditions_ for c in conds}
-        self.condition_cache_: dict[tuple, ConditionResult] = {}
-        self.item_getters_ = [_getter(fields) for fields in self.item_fields_]
-        # Items with the very same conditions, amount and applicant get the very same verdict
-        # for a firm: they share one cache slot (common in a large base: "制造业 + 信用良好").
-        templates: dict[tuple, int] = {}
-        self.item_template_ = [
-            templates.setdefault((tuple(map(id, conds)), id(it.amount), it.applicant, tuple(it.sources)), len(templates))
-            for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True)
-        ]
-        self.condition_getters_ = {key: _getter(fields) for key, fields in self.condition_fields_.items()}
-        # Room for a few hundred distinct firms' verdicts before the caches start over.
-        self.cache_size_ = max(VERDICT_CACHE_SIZE, 30 * len(self.pairs_))
-        self.live_cache_: dict[tuple[date, bool], dict[str, _Live]] = {}
         # Static advice facts per item: a service open to all; which conditions point to a firm.
-        self.general_ = [advice.is_general(it) for _, it in self.pairs_]
+        self.general_ = np.array([advice.is_general(it) for _, it in self.pairs_], dtype=bool)
+        self.general_code_ = np.where(self.general_, 3, 2).astype(np.int8)  # the fit when nothing points to it
         self.points_to_ = {id(c): advice.can_point_to_firm(c) for conds in self.item_conditions_ for c in conds}
-        tok = self.index_.tokenizer_
-        item_terms = advice.distinct_terms(
-            [{w for text in (it.title, *it.keywords) for w in (*tok.words(text), *tok.whole_words(text))}
-             for _, it in self.pairs_],
-            [p.policy_id for p, _ in self.pairs_])
-        # A firm's plans name a policy when they name a word particular to any of its items.
-        by_policy: dict[str, frozenset[str]] = {}
-        for (p, _), terms in zip(self.pairs_, item_terms, strict=True):
-            by_policy[p.policy_id] = by_policy.get(p.policy_id, frozenset()) | terms
-        self.distinct_terms_ = [by_policy[p.policy_id] for p, _ in self.pairs_]
+        # Every item's conditions, amount and ranking features as arrays (policy_match.engine).
+        self.engine_ = compile_base(
+            [ItemSpec(conds, it.amount, it.applicant in _APPLICANT_TEXT, [self.points_to_[id(c)] for c in conds])
+             for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True)],
+            informative=advice._informative)
+        # Items of a policy are contiguous rows: [policy_starts_[k], policy_starts_[k + 1]).
+        sizes = [len(p.items) for p in kb.policies]
+        self.policy_starts_ = np.cumsum([0, *sizes]).astype(np.int64)
+        self.item_policy_ = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
+        applicant = [it.applicant for _, it in self.pairs_]
+        self.enterprise_applicant_ = np.array([a == "enterprise" for a in applicant], dtype=bool)
+        self.operator_applicant_ = np.array([a in _OPERATOR_APPLICANTS for a in applicant], dtype=bool)
+        self._fit_distinct_terms()
+        # Exclusive groups (alternatives within a policy): a group id per item, -1 for none.
+        groups: dict[tuple[str, str], int] = {}
+        self.item_group_ = np.array([groups.setdefault((p.policy_id, it.exclusive_group), len(groups))
+                                     if it.exclusive_group else -1 for p, it in self.pairs_], dtype=np.int64)
+        # Condition columns whose being unmet no change of the firm's can undo (advice.near_miss):
+        # no rule, the applicant type, a town record's scope, or only facts a firm does not change.
+        unchangeable = []
+        for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True):
+            unchangeable += [c.rule is None or c.kind == "applicant" or c.clause in {"申报主体", "适用范围"}
+                             or c.rule.fields_used() <= advice.FIXED_FIELDS for c in conds]
+            unchangeable += [True] * (it.applicant in _APPLICANT_TEXT) + [False]  # 申报主体, then the padding
+        self.unchangeable_col_ = np.array(unchangeable, dtype=bool)
+        self.live_cache_: dict[tuple[date, bool], _LiveSet] = {}
         return self
+
+    def unchangeable_unmet(self, f: engine.Features) -> np.ndarray:
+        """Per item: an unmet condition the firm could not change (then it is no near miss)."""
+        return engine.segment_counts((f.condition_codes == engine.UNMET_CODE) & self.unchangeable_col_,
+                                     self.engine_.item_starts) > 0
+
+    def _fit_distinct_terms(self) -> None:
+        """A firm's plans name a policy when they name a word particular to any of its items
+        (advice.distinct_terms); kept as a policy × term table to test all policies at once."""
+        tok = self.index_.tokenizer_
+        memo: dict[str, tuple[str, ...]] = {}
+
+        def terms(text: str) -> tuple[str, ...]:
+            hit = memo.get(text)
+            if hit is None:
+                hit = memo[text] = (*tok.words(text), *tok.whole_words(text))
+            return hit
+
+        item_terms = advice.distinct_terms([{w for text in (it.title, *it.keywords) for w in terms(text)}
+                                            for _, it in self.pairs_], [p.policy_id for p, _ in self.pairs_])
+        by_policy: dict[str, frozenset[str]] = {}
+        for (p, _), t in zip(self.pairs_, item_terms, strict=True):
+            by_policy[p.policy_id] = by_policy.get(p.policy_id, frozenset()) | t
+        self.distinct_terms_ = [by_policy[p.policy_id] for p, _ in self.pairs_]
+        vocabulary: dict[str, int] = {}
+        policy_terms = [sorted(vocabulary.setdefault(w, len(vocabulary)) for w in by_policy.get(p.policy_id, ()))
+                        for p in self.kb_.policies]
+        self.term_vocabulary_ = vocabulary
+        self.policy_term_bounds_ = np.cumsum([0, *map(len, policy_terms)]).astype(np.int64)
+        self.policy_term_ids_ = np.array([t for ts in policy_terms for t in ts], dtype=np.int64)
+
+    def names_items(self, plan_words: frozenset[str]) -> np.ndarray:
+        """Per item: the firm's plans (their whole words) share a word particular to its policy."""
+        ids = [j for w in plan_words if (j := self.term_vocabulary_.get(w)) is not None]
+        if not ids:
+            return np.zeros(len(self.pairs_), dtype=bool)
+        named = np.zeros(len(self.term_vocabulary_), dtype=bool)
+        named[ids] = True
+        per_policy = engine.segment_counts(named[self.policy_term_ids_], self.policy_term_bounds_) > 0
+        return per_policy[self.item_policy_]
 
     # -- query ---------------------------------------------------------------------------
     @staticmethod
-    def query_text(profile: Profile) -> str:
-        parts = [(profile.plans or "")[:PLANS_INDEXED_CHARS], profile.industry or ""]
+    def query_parts(profile: Profile) -> tuple[str, list[str]]:
+        """The firm's text for relevance: its plans (what it says it needs), and what else says
+        something of its needs — industry, sector, titles, listing stage, flags."""
+        parts = [profile.industry or ""]
         if profile.sector:
             parts.append(SECTORS.get(profile.sector, ""))
         parts.extend(profile.qualifications or [])
         if profile.listing_stage and profile.listing_stage != "none":
             parts.append(f"上市 {LISTING_STAGES[profile.listing_stage]}")
         parts.extend(text for name, text in _FLAG_TEXT.items() if getattr(profile, name) is True)
-        return "\n".join(p for p in parts if p)
+        return (profile.plans or "")[:PLANS_INDEXED_CHARS], [p for p in parts if p]
+
+    @classmethod
+    def query_text(cls, profile: Profile) -> str:
+        plans, others = cls.query_parts(profile)
+        return "\n".join(p for p in (plans, *others) if p)
 
     # -- matching ------------------------------------------------------------------------
     def match(self, profile: Profile | dict, *, as_of: date | str | None = None,
@@ -201,12 +280,13 @@ class Matcher:
     def match_many(self, profiles: Iterable[Profile | dict], *, as_of: date | str | None = None,
                    include_expired: bool = False, top: int | None = None,
                    chunk_size: int = 256) -> Iterator[MatchResult]:
-        """Match profiles in order. The query texts of a chunk are vectorised in one call,
-        which is most of the saving in a batch. Raises :class:`ProfileError` on a bad profile."""
+        """Match profiles in order, a chunk at a time through the engine. Raises
+        :class:`ProfileError` on a bad profile."""
         day = parse_as_of(as_of)
         if top is not None and top < 1:
             raise ValueError(f"top = {top}: 应为不小于 1 的整数")
-        live = self._live_policies(day, include_expired)
+        live = self._live_set(day, include_expired)
+        chunk_size = max(1, min(chunk_size, CHUNK_CELLS // max(1, len(self.pairs_))))
         chunk: list[ProfileParse] = []
         for profile in profiles:
             chunk.append(parse_profile(profile))
@@ -216,7 +296,7 @@ class Matcher:
         if chunk:
             yield from self._match_chunk(chunk, day, live, top)
 
-    def _live_policies(self, day: date, include_expired: bool) -> dict[str, _Live]:
+    def _live_set(self, day: date, include_expired: bool) -> _LiveSet:
         """Validity of every record and item at ``day``; only what is shown (in force, or all
         with ``include_expired``). Computed once per date."""
         cached = self.live_cache_.get((day, include_expired))
@@ -231,139 +311,219 @@ class Matcher:
             if not include_expired:
                 items = {k: s for k, s in items.items() if s.validity != "expired"}
             live[policy.policy_id] = _Live(status, items)
+        item_live = np.array([p.policy_id in live and it.item_id in live[p.policy_id].items
+                              for p, it in self.pairs_], dtype=bool)
+        item_expired = np.array([item_live[k] and live[p.policy_id].items[it.item_id].validity == "expired"
+                                 for k, (p, it) in enumerate(self.pairs_)], dtype=bool)
+        out = _LiveSet(live, item_live, item_expired)
         if len(self.live_cache_) > 64:
             self.live_cache_.clear()
-        self.live_cache_[(day, include_expired)] = live
-        return live
+        self.live_cache_[(day, include_expired)] = out
+        return out
 
-    def _match_chunk(self, chunk: list[ProfileParse], day: date, live: dict[str, _Live],
+    def _match_chunk(self, chunk: list[ProfileParse], day: date, live: _LiveSet,
                      top: int | None) -> Iterator[MatchResult]:
-        queries = [self.query_text(p.profile) for p in chunk]
-        relevance, word_vectors = self.index_.score_many(queries)
+        profiles = [p.profile for p in chunk]
+        # one jieba pass over each firm's plans serves relevance and the words that name items
+        segmented = [self.index_.tokenizer_.query_words(*self.query_parts(p)) for p in profiles]
+        relevance, word_vectors = self.index_.score_words([words for words, _ in segmented])
+        f = engine.evaluate(self.engine_, encode_profiles(profiles, self.engine_.layout))
+        scores = engine.scores(f, relevance)
+        # Tiers (advice.item_fit), vectorised: ruled out; other (not the firm's applicant type, or
+        # a town record's town not shown to be the firm's); recommended; general; other.
+        # (applicant conditions all met, or none: code 2 or -1)
+        applicant_ok = self.enterprise_applicant_ | (self.operator_applicant_ & (np.abs(f.applicant - 0.5) > 1))
+        names = np.stack([self.names_items(plan_words) for _, plan_words in segmented])
+        pointed = (((f.pointing_met > 0) & (relevance >= advice.SPECIFIC_RELEVANCE))
+                   | (names & (relevance >= advice.RECOMMEND_RELEVANCE)))
+        fit = np.where(pointed, np.int8(4), self.general_code_)
+        fit = np.where(applicant_ok & f.in_scope, fit, np.int8(2))
+        fit = np.where(f.status == engine.UNMET_CODE, np.int8(1), fit) * live.item_live
+        self._one_per_exclusive_group(fit, f.pointing_met, relevance)
+        status = np.where(live.item_live, f.status, -1)
+        starts = self.policy_starts_[:-1]
+        if len(self.pairs_):
+            policy_status = np.maximum.reduceat(status, starts, axis=1)
+            policy_fit = np.maximum.reduceat(fit, starts, axis=1)
+            best = live.item_live & (fit == policy_fit[:, self.item_policy_])
+            policy_score = np.maximum.reduceat(np.where(best, scores, -np.inf), starts, axis=1)
+        copy = len(chunk) > 1  # each result keeps its own rows, not the chunk's arrays
         for i, parsed in enumerate(chunk):
-            lo, hi = word_vectors.indptr[i], word_vectors.indptr[i + 1]
-            terms = self.index_.matched_terms((word_vectors.indices[lo:hi], word_vectors.data[lo:hi]))
-            yield self._match_one(parsed, day, live, relevance[i], terms, top)
-
-    def _match_one(self, parsed: ProfileParse, day: date, live: dict[str, _Live],
-                   relevance: np.ndarray, terms: dict[int, list[str]], top: int | None) -> MatchResult:
-        prof = parsed.profile
-        values = {name: _hashable(getattr(prof, name)) for name in PROFILE_FIELDS}
-        # What the firm says it needs: its plans (its industry and titles say who it is, and are
-        # matched by the conditions).
-        query_words = self.index_.tokenizer_.whole_words((prof.plans or "")[:PLANS_INDEXED_CHARS])
-        by_policy: dict[str, list[ItemResult]] = {pid: [] for pid in live}
-        for row, (policy, item) in enumerate(self.pairs_):
-            shown = live.get(policy.policy_id)
-            if shown is None or item.item_id not in shown.items:
+            if not len(self.pairs_):
+                yield MatchResult(as_of=day, profile=parsed.profile, policies=[], warnings=list(parsed.warnings),
+                                  summary=_summary([], []))
                 continue
-            by_policy[policy.policy_id].append(
-                self._item_result(row, prof, values, float(relevance[row]), terms.get(row, ()), shown.items[item.item_id],
-                                  query_words))
-        policies: list[PolicyResult] = []
-        for policy in self.kb_.policies:
-            items = by_policy.get(policy.policy_id)
-            if items:
-                policies.append(_policy_result(policy, items, live[policy.policy_id].status))
-        policies.sort(key=_policy_sort_key, reverse=True)
-        all_items = [it for p in policies for it in p.items]
-        counts = advice.counts_by_fit([p.fit for p in policies])
-        money = advice.headline_money(all_items)
-        summary = Summary(counts, money, advice.summary_text(counts, money))
-        return MatchResult(
-            as_of=day, profile=prof, policies=policies[:top] if top else policies, summary=summary,
-            near_misses=self._near_misses(all_items, prof),
-            one_check_away=[c for c in map(advice.one_check_away, all_items) if c is not None],
-            warnings=list(parsed.warnings),
-        )
+            shown = np.flatnonzero(policy_status[i] >= 0)
+            pf, ps = policy_fit[i, shown], policy_score[i, shown]
+            order = shown[np.lexsort((shown, -ps, pf == 1, pf != 4))]
+            take = (lambda a, i=i: a[i].copy()) if copy else (lambda a, i=i: a[i])
+            ranked = _Ranked(self, parsed.profile, day, live, order, top, engine.row_features(f, i, copy),
+                             take(scores), take(relevance), take(fit), take(names), take(applicant_ok),
+                             word_vectors[i], policy_fit[i, order].tolist())
+            yield MatchResult(as_of=day, profile=parsed.profile, warnings=list(parsed.warnings), source=ranked)
 
-    def _near_misses(self, items: list[ItemResult], profile: Profile) -> list:
-        candidates = []
-        for it in items:
-            if it.status != "ineligible" or it.potential_high <= 0:
+    def _one_per_exclusive_group(self, fit: np.ndarray, pointing_met: np.ndarray, relevance: np.ndarray) -> None:
+        """advice.one_per_exclusive_group: of recommended alternatives (one exclusive group of a
+        policy) only the one the firm's facts and plans point to most stays recommended."""
+        grouped = (fit == 4) & (self.item_group_ >= 0)
+        for p, rows in ((p, np.flatnonzero(grouped[p])) for p in range(fit.shape[0])):
+            if len(rows) < 2:
                 continue
-            found = advice.near_miss(it, profile, relevance_weight=relevance_feature(it.relevance))
-            if found is not None:
-                candidates.append(found)
-        return advice.rank_near_misses(candidates)
+            best: dict[int, int] = {}
+            for r in rows.tolist():
+                g = int(self.item_group_[r])
+                key = (int(pointing_met[p, r]), float(relevance[p, r]))
+                if g not in best or key > (int(pointing_met[p, best[g]]), float(relevance[p, best[g]])):
+                    best[g] = r
+            for r in rows.tolist():
+                if best[int(self.item_group_[r])] != r:
+                    fit[p, r] = 2
 
-    def _item_verdict(self, row: int, profile: Profile, values: dict[str, Any]) -> _Verdict:
-        """Everything about an item that depends on the profile but not on its text: the
-        condition verdicts, status, amount and ranking features.
-
-        It reads only a handful of profile fields, and firms in one batch share most of
-        them (sector, 规上, town …), so it is memoised on exactly those values.
-        """
-        key = (self.item_template_[row], *self.item_getters_[row](values))
-        hit = self.verdict_cache_.get(key)
-        if hit is not None:
-            return hit
+    # -- explanations (only for what is shown) ---------------------------------------------
+    def item_result(self, ranked: _Ranked, row: int) -> ItemResult:
+        """One item's full answer for the firm, through rules.py / amounts.py (the reference)."""
         policy, item = self.pairs_[row]
-        conditions = self.item_conditions_[row]
-        results = [self._condition(c, profile, values) for c in conditions]
+        profile = ranked.profile
+        status = STATUSES[int(ranked.features.status[row])]
+        results = [evaluate_condition(c, profile) for c in self.item_conditions_[row]]
         results.extend(_applicant_results(item))
-        status = combine([r.verdict for r in results])
         amount = evaluate_amount(item.amount, profile, eligible=status == "eligible")
-        potential = (amount.high or 0.0) if amount else 0.0
-        evidence = evidence_feature(results)
-        verdict = _Verdict(
-            status=status,
-            conditions=tuple(results),
-            amount=amount,
-            hints=tuple(_item_hints(results, status)),
-            potential=potential,
-            # the score without its relevance term, which is the only per-firm text part
-            base_score=fixed_score(status, confirmation_feature(results), evidence),
-            evidence=evidence,
-            money=money_feature(potential) if status != "ineligible" else 0.0,
-            specific_met=sum(1 for r in results if r.verdict == MET and self.points_to_.get(id(r.condition), False)
-                             and advice.met_on_specific_facts(r.condition.rule, profile)),
-            applicant_ok=_applicant_ok(item, results),
-            in_scope=all(r.verdict == MET for r in results if r.condition.clause == "适用范围"),
-        )
-        if len(self.verdict_cache_) >= self.cache_size_:
-            self.verdict_cache_.clear()
-        self.verdict_cache_[key] = verdict
-        return verdict
+        return ItemResult(policy, item, status, FIT_NAMES[int(ranked.fit[row])], float(ranked.scores[row]),
+                          float(ranked.relevance[row]), tuple(results), amount, lambda: tuple(ranked.matched_terms(row)),
+                          tuple(_item_hints(results, status)), ranked.live.policies[policy.policy_id].items[item.item_id],
+                          bool(ranked.applicant_ok[row]), int(ranked.features.pointing_met[row]),
+                          float(ranked.features.potential[row]))
 
-    def _condition(self, condition: Condition, profile: Profile, values: dict[str, Any]) -> ConditionResult:
-        """A condition's verdict, memoised on the values it reads (a second, finer cache: when
-        a firm's revenue misses the item cache, its sector and town conditions still hit)."""
-        key = (id(condition), *self.condition_getters_[id(condition)](values))
-        hit = self.condition_cache_.get(key)
+
+@dataclass
+class _LiveSet:
+    policies: dict[str, _Live]
+    item_live: np.ndarray     # (items,) bool: shown at this date
+    item_expired: np.ndarray  # (items,) bool: shown (include_expired) though expired
+
+
+class _Ranked:
+    """One firm's ranking from the engine, and its explanations built from it on demand."""
+
+    def __init__(self, matcher: Matcher, profile: Profile, day: date, live: _LiveSet, order: np.ndarray,
+                 top: int | None, features: engine.Features, scores: np.ndarray, relevance: np.ndarray,
+                 fit: np.ndarray, names: np.ndarray, applicant_ok: np.ndarray, word_vector, order_fits: list[int]):
+        self.matcher, self.profile, self.day, self.live = matcher, profile, day, live
+        self.order, self.top, self.order_fits = order, top, order_fits
+        self.features, self.scores, self.relevance, self.fit = features, scores, relevance, fit
+        self.names, self.applicant_ok, self.word_vector = names, applicant_ok, word_vector
+        self._items: dict[int, ItemResult] = {}
+        self._terms: dict[int, list[str]] = {}
+        self._policies: dict[int, PolicyResult] = {}
+
+    # the engine's view
+    def policy_ids(self) -> list[str]:
+        policies = self.matcher.kb_.policies
+        shown = self.order if self.top is None else self.order[:self.top]
+        return [policies[k].policy_id for k in shown.tolist()]
+
+    def item_features(self) -> ItemFeatures:
+        return ItemFeatures(self.features, self.scores, self.relevance, self.fit, self.live.item_live, self.names,
+                            self.applicant_ok)
+
+    # explanations
+    def matched_terms(self, row: int) -> list[str]:
+        if row not in self._terms:
+            # the words of every item of the shown policies (and this one) in one pass
+            m = self.matcher
+            shown = self.order if self.top is None else self.order[:self.top]
+            rows = {r for k in shown.tolist() for r in range(m.policy_starts_[k], m.policy_starts_[k + 1])} | {row}
+            rows -= self._terms.keys()
+            found = m.index_.matched_terms(self.word_vector, sorted(rows))
+            self._terms.update({r: found.get(r, []) for r in rows})
+        return self._terms[row]
+
+    def item(self, row: int) -> ItemResult:
+        hit = self._items.get(row)
         if hit is None:
-            if len(self.condition_cache_) >= self.cache_size_:
-                self.condition_cache_.clear()
-            hit = self.condition_cache_[key] = evaluate_condition(condition, profile)
+            hit = self._items[row] = self.matcher.item_result(self, row)
         return hit
 
-    def _item_result(self, row: int, profile: Profile, values: dict[str, Any], rel_raw: float,
-                     matched_terms, validity: ValidityStatus, query_words: frozenset[str]) -> ItemResult:
-        v = self._item_verdict(row, profile, values)
-        policy, item = self.pairs_[row]
-        score = v.base_score + firm_text_score(relevance_feature(rel_raw), v.evidence, v.money)
-        fit = advice.item_fit(v.status, specific_met=v.specific_met, relevance=rel_raw, applicant_ok=v.applicant_ok,
-                              general=self.general_[row], in_scope=v.in_scope,
-                              names_item=not self.distinct_terms_[row].isdisjoint(query_words))
-        return ItemResult(policy, item, v.status, fit, score, rel_raw, v.conditions, v.amount, tuple(matched_terms),
-                          v.hints, validity, v.applicant_ok, v.specific_met, v.potential)
+    def policy(self, k: int) -> PolicyResult:
+        hit = self._policies.get(k)
+        if hit is None:
+            m = self.matcher
+            policy = m.kb_.policies[k]
+            rows = [r for r in range(m.policy_starts_[k], m.policy_starts_[k + 1]) if self.live.item_live[r]]
+            hit = self._policies[k] = _policy_result(policy, [self.item(r) for r in rows],
+                                                     self.live.policies[policy.policy_id].status)
+        return hit
+
+    def _item_rows_in_order(self, k: int) -> list[int]:
+        """A policy's shown items as _policy_result orders them (without explaining them)."""
+        m = self.matcher
+        rows = [r for r in range(m.policy_starts_[k], m.policy_starts_[k + 1]) if self.live.item_live[r]]
+        fit, status, scores = self.fit, self.features.status, self.scores
+        return sorted(rows, key=lambda r: (fit[r] == 4, status[r] != engine.UNMET_CODE, scores[r]), reverse=True)
+
+    def policies(self) -> list[PolicyResult]:
+        shown = self.order if self.top is None else self.order[:self.top]
+        return [self.policy(k) for k in shown.tolist()]
+
+    def recommended_policies(self) -> list[tuple[int, PolicyResult]]:
+        """(rank, policy) of the recommended policies only, best first: what a batch row shows,
+        without explaining the other policies."""
+        return [(rank, self.policy(k)) for rank, (k, f) in enumerate(zip(self.order.tolist(), self.order_fits,
+                                                                          strict=True), 1) if f == 4]
+
+    def item_by_id(self, item_id: str) -> tuple[int, PolicyRecord, ItemResult]:
+        """(rank of its policy, the policy, the explained item) for one item."""
+        m = self.matcher
+        row = m.row_of_item_[item_id]
+        k = int(np.searchsorted(m.policy_starts_, row, side="right") - 1)
+        rank = self.order.tolist().index(k) + 1 if k in self.order else 0
+        return rank, m.kb_.policies[k], self.item(row)
+
+    def summary(self) -> Summary:
+        recommended = [r for k, f in zip(self.order.tolist(), self.order_fits, strict=True) if f == 4
+                       for r in self._item_rows_in_order(k) if self.fit[r] == 4]
+        return _summary([FIT_NAMES[f] for f in self.order_fits], [self.item(r) for r in recommended])
+
+    def near_misses(self) -> list[NearMiss]:
+        """advice.near_miss over the ruled-out items that could be one (a vectorised pre-check of
+        what near_miss itself requires), best possible first: an item's priority is at most its
+        worth, so once eight are found above the next one's worth, the rest cannot enter."""
+        m, f = self.matcher, self.features
+        candidates = np.flatnonzero(
+            (f.status == engine.UNMET_CODE) & (f.potential > 0) & self.live.item_live & ~self.live.item_expired
+            & ~f.unmet_fixed & (f.applicant != engine.UNMET_CODE) & ~m.unchangeable_unmet(f))
+        if not len(candidates):
+            return []
+        worth = [0.6 * advice.money_weight(float(f.potential[r])) + 0.4 * relevance_feature(float(self.relevance[r]))
+                 for r in candidates.tolist()]
+        found: list[NearMiss] = []
+        for w, r in sorted(zip(worth, candidates.tolist(), strict=True), key=lambda t: -t[0]):
+            if len(found) >= advice.MAX_NEAR_MISSES:
+                found = advice.rank_near_misses(found)
+                if found[-1].priority > w:
+                    break
+            hit = advice.near_miss(self.item(r), self.profile, relevance_weight=relevance_feature(float(self.relevance[r])))
+            if hit is not None:
+                found.append(hit)
+        return advice.rank_near_misses(found)
+
+    def one_check_away(self) -> list[CheckAway]:
+        out = []
+        for k, fk in zip(self.order.tolist(), self.order_fits, strict=True):
+            if fk != 4:
+                continue
+            for r in self._item_rows_in_order(k):
+                if self.fit[r] == 4 and self.features.status[r] == engine.UNKNOWN_CODE:
+                    found = advice.one_check_away(self.item(r))
+                    if found is not None:
+                        out.append(found)
+        return out
 
 
-@dataclass(frozen=True)
-class _Verdict:
-    """What an item's answer is for one set of the profile values it reads (memoised)."""
-
-    status: str
-    conditions: tuple[ConditionResult, ...]
-    amount: AmountResult | None
-    hints: tuple[str, ...]
-    potential: float
-    base_score: float
-    evidence: float
-    money: float
-    specific_met: int
-    applicant_ok: bool
-    in_scope: bool
+def _summary(policy_fits: list[str], recommended: list[ItemResult]) -> Summary:
+    counts = advice.counts_by_fit(policy_fits)
+    money = advice.headline_money(recommended)
+    return Summary(counts, money, advice.summary_text(counts, money))
 
 
 def _applicant_ok(item: SupportItem, results: list[ConditionResult]) -> bool:
@@ -374,35 +534,6 @@ def _applicant_ok(item: SupportItem, results: list[ConditionResult]) -> bool:
     if item.applicant in {"platform", "park_operator"}:
         return all(r.verdict == MET for r in results if r.condition.kind == "applicant")
     return False
-
-
-def _fields_read(conditions: list[Condition], item: SupportItem) -> set[str]:
-    """The profile fields an item's verdict and amount depend on."""
-    fields: set[str] = set()
-    for c in conditions:
-        if c.rule is not None:
-            fields |= c.rule.fields_used()
-    a = item.amount
-    formulas = [a.formula, *(u.formula for u in a.upgrades)]
-    fields |= {f.base for f in formulas if f is not None and f.base in PROFILE_FIELDS}
-    fields |= {f for u in a.upgrades for f in u.when.fields_used()}
-    if a.cap_field:
-        fields.add(a.cap_field)
-    return fields
-
-
-def _getter(fields: tuple[str, ...]):
-    """A function returning the values of ``fields`` from a dict, always as a tuple."""
-    if not fields:
-        return lambda values: ()
-    if len(fields) == 1:
-        name = fields[0]
-        return lambda values: (values[name],)
-    return itemgetter(*fields)
-
-
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def _implied_conditions(policy: PolicyRecord) -> list[Condition]:

@@ -8,7 +8,8 @@ The JSON is the contract's (shared/contract/README.md §3–4): every policy and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -75,7 +76,8 @@ class ItemResult:
     relevance: float
     conditions: tuple[ConditionResult, ...]
     amount: AmountResult | None
-    matched_terms: tuple[str, ...]
+    # the firm's words the item shares: a tuple, or a function giving it (found only when shown)
+    terms: tuple[str, ...] | Callable[[], tuple[str, ...]]
     hints: tuple[str, ...]  # what would settle an open or failed condition
     validity: ValidityStatus
     applicant_ok: bool  # the firm is the kind of applicant the item is for (or may be)
@@ -85,6 +87,12 @@ class ItemResult:
     @property
     def item_id(self) -> str:
         return self.item.item_id
+
+    @property
+    def matched_terms(self) -> tuple[str, ...]:
+        if callable(self.terms):
+            object.__setattr__(self, "terms", tuple(self.terms()))
+        return self.terms
 
     @property
     def counts_for_firm(self) -> bool:
@@ -307,15 +315,85 @@ class Summary:
         return {**{fit: self.counts.get(fit, 0) for fit in FITS}, "amount_wan": self.money.to_dict(), "text": self.text}
 
 
-@dataclass
 class MatchResult:
-    as_of: date
-    profile: Profile
-    policies: list[PolicyResult]  # the returned policies (``top`` of them when asked), best first
-    summary: Summary  # over every policy in force, whatever ``top``
-    near_misses: list[NearMiss] = field(default_factory=list)
-    one_check_away: list[CheckAway] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    """One firm's answer. Built by the matcher from the engine's ranking: the policies shown,
+    the summary, near misses and one-check-away items are explained (condition reasons,
+    amounts, gaps) the first time each is read, and only for what they show. It can also be
+    built from ready values (every argument given)."""
+
+    _LAZY = ("policies", "summary", "near_misses", "one_check_away")
+
+    def __init__(self, as_of: date, profile: Profile, policies: list[PolicyResult] | None = None,
+                 summary: Summary | None = None, near_misses: list[NearMiss] | None = None,
+                 one_check_away: list[CheckAway] | None = None, warnings: list[str] | None = None, *,
+                 source: Any = None):
+        self.as_of = as_of
+        self.profile = profile
+        self.warnings = list(warnings or [])
+        # source: an object whose methods policies(), summary(), near_misses(), one_check_away()
+        # compute what was not given (the matcher's ranking of this firm)
+        self._source = source
+        self._values: dict[str, Any] = {"policies": policies, "summary": summary, "near_misses": near_misses,
+                                        "one_check_away": one_check_away}
+        if source is None:
+            self._values["policies"] = policies or []
+            self._values["near_misses"] = near_misses or []
+            self._values["one_check_away"] = one_check_away or []
+
+    def _get(self, name: str) -> Any:
+        value = self._values[name]
+        if value is None and self._source is not None:
+            value = self._values[name] = getattr(self._source, name)()
+        return value
+
+    @property
+    def policies(self) -> list[PolicyResult]:
+        """The returned policies (``top`` of them when asked), best first."""
+        return self._get("policies")
+
+    @property
+    def summary(self) -> Summary:
+        """Over every policy in force, whatever ``top``."""
+        return self._get("summary")
+
+    @property
+    def near_misses(self) -> list[NearMiss]:
+        return self._get("near_misses")
+
+    @property
+    def one_check_away(self) -> list[CheckAway]:
+        return self._get("one_check_away")
+
+    @property
+    def ranking(self) -> list[str]:
+        """Policy ids of the returned policies, best first, without explaining any."""
+        source = self._source
+        if source is not None and self._values["policies"] is None:
+            return source.policy_ids()
+        return [p.policy_id for p in self.policies]
+
+    def recommended_policies(self) -> list[tuple[int, PolicyResult]]:
+        """(rank, policy) of the recommended policies, best first, whatever ``top`` — explaining
+        only those (a batch row needs no other)."""
+        if self._source is not None:
+            return self._source.recommended_policies()
+        return [(rank, p) for rank, p in enumerate(self.policies, 1) if p.fit == "recommended"]
+
+    def item(self, item_id: str) -> tuple[int, PolicyRecord, ItemResult]:
+        """(rank of its policy or 0, the policy record, the explained item) of one item."""
+        if self._source is not None:
+            return self._source.item_by_id(item_id)
+        for rank, p in enumerate(self.policies, 1):
+            for it in p.items:
+                if it.item_id == item_id:
+                    return rank, p.policy, it
+        raise KeyError(item_id)
+
+    @property
+    def item_features(self) -> Any:
+        """The engine's per-item arrays for this firm (``matcher.ItemFeatures``), or None when
+        the result was built from ready values."""
+        return self._source.item_features() if self._source is not None else None
 
     @property
     def results(self) -> list[dict[str, Any]]:

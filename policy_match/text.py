@@ -9,16 +9,35 @@ mapped through ``synonyms.tsv`` (what firms say → the policy's term) and filte
 from __future__ import annotations
 
 import logging
+import marshal
 import re
+import sys
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-import jieba
-
+from . import cache
 from .knowledge import VOCAB_DIR
 
+
+def _import_jieba():
+    """Import jieba without ``pkg_resources``: jieba only uses it to open its bundled dictionary
+    when it can, and falls back to a plain ``open``; importing ``pkg_resources`` costs ~60 ms and
+    a deprecation warning. Only this one import sees it blocked."""
+    if "jieba" in sys.modules or "pkg_resources" in sys.modules:
+        import jieba
+        return jieba
+    sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes `import pkg_resources` fail
+    try:
+        import jieba
+    finally:
+        del sys.modules["pkg_resources"]
+    return jieba
+
+
+jieba = _import_jieba()
 jieba.setLogLevel(logging.WARNING)
+_DICT_CACHE = "jieba-{key}.marshal"
 
 _KEEP = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 # Customs supervision codes that name cross-border e-commerce modes.
@@ -60,17 +79,68 @@ class ChineseTokenizer:
         # loads in a quarter of the time of the full one; rare words fall back to jieba's HMM.
         base = vocab_dir / "base_dict.txt"
         self._jieba = jieba.Tokenizer(str(base)) if base.exists() else jieba.Tokenizer()
-        userdict = vocab_dir / "userdict.txt"
-        if userdict.exists():
-            self._jieba.load_userdict(str(userdict))
         self.synonyms = read_synonyms(vocab_dir / "synonyms.tsv")
         self.stopwords = read_words(vocab_dir / "stopwords.txt")
         self._words_cached = lru_cache(maxsize=64)(self._segment)
         self._whole_cached = lru_cache(maxsize=64)(self._whole)
+        if not self._load_dictionary():
+            self._build_dictionary()
+
+    def _build_dictionary(self) -> None:
+        """jieba's prefix dictionary: the base words, the domain words, the synonyms."""
+        userdict = self.vocab_dir / "userdict.txt"
+        if userdict.exists():
+            self._jieba.load_userdict(str(userdict))
         # Multi-word synonym variants must stay whole in segmentation.
         for word in (*self.synonyms, *self.synonyms.values()):
             if len(word) > 1 and not _ASCII_WORD.match(word):
                 self._jieba.add_word(word, freq=2000)
+        j = self._jieba
+        forced = self._user_words()
+        state = (j.FREQ, j.total, j.user_word_tag_tab, sorted(w for w in forced if j.FREQ.get(w) == 0))
+        cache.write(_DICT_CACHE.format(key=self.fingerprint()), lambda f: f.write(marshal.dumps(state)))
+
+    def _user_words(self) -> set[str]:
+        """Words the domain dictionary sets to frequency 0 (jieba then force-splits them)."""
+        userdict = self.vocab_dir / "userdict.txt"
+        if not userdict.exists():
+            return set()
+        out = set()
+        for line in userdict.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[1] == "0":
+                out.add(parts[0])
+        return out
+
+    def _load_dictionary(self) -> bool:
+        """The finished prefix dictionary from the cache (one ``marshal.loads`` instead of jieba
+        reading its own cache and then adding the domain words one by one); False if absent."""
+        data = cache.read(_DICT_CACHE.format(key=self.fingerprint()))
+        if data is None:
+            return False
+        try:
+            freq, total, tags, forced = marshal.loads(data)
+            if not isinstance(freq, dict) or not isinstance(total, int) or not isinstance(tags, dict):
+                raise ValueError("not a prefix dictionary")
+        except Exception:
+            cache.forget(_DICT_CACHE.format(key=self.fingerprint()))
+            return False
+        j = self._jieba
+        j.FREQ, j.total, j.user_word_tag_tab, j.initialized = freq, total, tags, True
+        for word in forced:
+            jieba.finalseg.add_force_split(word)
+        return True
+
+    def fingerprint(self) -> str:
+        """What segmentation depends on: the vocabulary files, jieba's version, this module."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            files = ("base_dict.txt", "userdict.txt", "synonyms.tsv", "stopwords.txt")
+            cached = cache.digest([jieba.__version__, cache.source_version("text"),
+                                   *((self.vocab_dir / f).read_bytes() if (self.vocab_dir / f).exists() else b"-"
+                                     for f in files)])
+            self._fingerprint = cached
+        return cached
 
     def words(self, text: str) -> list[str]:
         """Segment, normalise synonyms, drop stopwords and punctuation.
@@ -79,6 +149,59 @@ class ChineseTokenizer:
         are memoised: one jieba pass per query, not two.
         """
         return list(self._words_cached(text))
+
+    def words_many(self, texts) -> list[list[str]]:
+        """``words`` of each text, segmenting each distinct block only once (for fitting a base
+        whose items repeat titles, conditions and amount texts). jieba cuts a text block by
+        block (runs of the characters of its ``re_han_default``, and what lies between them)
+        and keeps no state from one block to the next, so this gives the very same words."""
+        memo: dict[str, tuple[str, ...]] = {}
+        out = []
+        for text in texts:
+            words: list[str] = []
+            for block in jieba.re_han_default.split(normalize(text)):
+                if block:
+                    hit = memo.get(block)
+                    if hit is None:
+                        hit = memo[block] = self._segment_normalized(block)
+                    words.extend(hit)
+            out.append(words)
+        return out
+
+    def query_words(self, plans: str, others: list[str]) -> tuple[list[str], frozenset[str]]:
+        """``words("\\n".join([plans, *others]))`` and ``whole_words(plans)`` from one jieba
+        pass over the plans: search mode is precise mode plus the sub-words jieba's
+        ``cut_for_search`` adds (the same rule, replicated in ``_search_words``), and jieba
+        segments text separated by a line break independently."""
+        precise = self._jieba.lcut(normalize(plans), HMM=True) if plans else []
+        clean = self._clean_token
+        words = [w for t in self._search_words(precise) if (w := clean(t)[0]) is not None]
+        if others:  # one pass for all of them (short texts, and the same ones recur across firms)
+            words.extend(self._words_cached("\n".join(others)))
+        whole = frozenset(w for t in precise for w in clean(t) if w is not None)
+        return words, whole
+
+    @lru_cache(maxsize=1 << 16)  # noqa: B019 — one tokenizer per process; tokens are a bounded vocabulary
+    def _clean_token(self, raw: str) -> tuple[str | None, str | None]:
+        """``_clean`` of one token: (the word with synonyms applied, the word as written), None
+        where it is dropped."""
+        syn = self._clean((raw,))
+        plain = self._clean((raw,), synonyms=False)
+        return (syn[0] if syn else None, plain[0] if plain else None)
+
+    def _search_words(self, precise: list[str]) -> list[str]:
+        """jieba's ``cut_for_search`` from the precise-mode words: before each word, its 2- and
+        3-character sub-words that are in the dictionary."""
+        freq = self._jieba.FREQ
+        out: list[str] = []
+        for w in precise:
+            n = len(w)
+            if n > 2:
+                out.extend(g for i in range(n - 1) if freq.get(g := w[i:i + 2]))
+            if n > 3:
+                out.extend(g for i in range(n - 2) if freq.get(g := w[i:i + 3]))
+            out.append(w)
+        return out
 
     def whole_words(self, text: str) -> frozenset[str]:
         """The words of ``text`` as whole words (jieba's precise mode, no sub-words): "辅导备案"
@@ -91,7 +214,10 @@ class ChineseTokenizer:
         return frozenset(self._clean(raw)) | frozenset(self._clean(raw, synonyms=False))
 
     def _segment(self, text: str) -> tuple[str, ...]:
-        return tuple(self._clean(self._jieba.lcut_for_search(normalize(text), HMM=True)))
+        return self._segment_normalized(normalize(text))
+
+    def _segment_normalized(self, text: str) -> tuple[str, ...]:
+        return tuple(self._clean(self._jieba.lcut_for_search(text, HMM=True)))
 
     def _clean(self, raw_words, *, synonyms: bool = True) -> list[str]:
         out: list[str] = []

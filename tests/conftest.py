@@ -82,3 +82,17 @@ def _isolated_visit_db(tmp_path_factory):
         os.environ.pop("POLICY_MATCH_DB_URL", None)
     else:
         os.environ["POLICY_MATCH_DB_URL"] = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Fitted-state cache (policy_match.cache) in a throw-away directory, never the user's."""
+    import os
+
+    previous = os.environ.get("POLICY_MATCH_CACHE_DIR")
+    os.environ["POLICY_MATCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("POLICY_MATCH_CACHE_DIR", None)
+    else:
+        os.environ["POLICY_MATCH_CACHE_DIR"] = previous

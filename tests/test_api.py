@@ -34,6 +34,7 @@ from policy_match.api import (
 )
 
 from .conftest import ROOT, run_cli
+from .test_profile import BAD_VALUES
 
 EXAMPLE = ROOT / "examples" / "guzhen-lighting.json"
 
@@ -200,19 +201,7 @@ def test_openapi_is_documented_in_chinese_with_the_example(client):
 
 
 # -- every bad-input class of tests/test_profile.py → 422 naming the field and the value -----------
-@pytest.mark.parametrize(("field", "value", "fragment"), [
-    ("annual_revenue_wan", -5, "不能小于 0"),
-    ("digital_level", 9, "应为 1–4"),
-    ("qualifications", "诺贝尔奖", "未知的资质“诺贝尔奖”"),
-    ("town", "天河区", "不是中山市的镇街"),
-    ("sector", "Z", "门类字母 A–T"),
-    ("listing_stage", "moon", "应为 none"),
-    ("annual_revenue_wan", "很多", "应为数字"),
-    ("annual_revenue_wan", 5e12, "超出合理范围"),
-    ("employees", 3.5, "应为整数"),
-    ("above_scale", "maybe", "应为 是/否"),
-    ("credit_code", "123", "18 位"),
-])
+@pytest.mark.parametrize(("field", "value", "fragment"), BAD_VALUES)
 def test_bad_profile_value_is_422_naming_field_and_value(client, field, value, fragment):
     body = assert_chinese_error(client.post("/v1/match", json={"name": "测试企业", field: value}), 422)
     [problem] = body["problems"]

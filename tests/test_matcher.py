@@ -201,17 +201,11 @@ def test_other_directory_can_be_matched(policy_copy):
     assert [r["policy_id"] for r in res.to_dict()["results"]] == ["zs-2022-industrial-park-renovation"]
 
 
-def test_matched_terms_same_on_small_and_large_paths(matcher):
+def test_matched_terms_for_any_item_strongest_first(matcher):
     index = matcher.index_
     qw, _ = index.transform_query("建设数字化车间，购置数控机床，申请贷款贴息和独立站资助")
-    small = index._matched_terms_small(qw.indices, qw.data, 6)
-    import policy_match.index as index_module
-
-    saved = index_module.SMALL_POSTINGS
-    index_module.SMALL_POSTINGS = -1  # force the vectorised path
-    try:
-        large = index.matched_terms(qw, max_docs=None)
-    finally:
-        index_module.SMALL_POSTINGS = saved
-    assert small.keys() == large.keys() and small
-    assert all(set(small[r]) == set(large[r]) for r in small)
+    every = index.matched_terms(qw)
+    assert every
+    for row, terms in every.items():  # the same words whether asked for one document or all
+        assert index.matched_terms(qw, [row]) == {row: terms}
+        assert len(terms) <= 6

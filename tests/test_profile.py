@@ -46,7 +46,8 @@ def test_town_sector_listing_aliases():
     assert parse_profile({"sector": "制造业"}).profile.sector == "C"
 
 
-@pytest.mark.parametrize(("field", "value", "fragment"), [
+# Every class of bad value a profile can carry; the API and batch tests run the same list.
+BAD_VALUES = [
     ("annual_revenue_wan", -5, "不能小于 0"),
     ("digital_level", 9, "应为 1–4"),
     ("qualifications", "诺贝尔奖", "未知的资质“诺贝尔奖”"),
@@ -58,7 +59,10 @@ def test_town_sector_listing_aliases():
     ("employees", 3.5, "应为整数"),
     ("above_scale", "maybe", "应为 是/否"),
     ("credit_code", "123", "18 位"),
-])
+]
+
+
+@pytest.mark.parametrize(("field", "value", "fragment"), BAD_VALUES)
 def test_invalid_values_name_field_and_value(field, value, fragment):
     with pytest.raises(ProfileError) as err:
         parse_profile({"name": "测试企业", field: value})
