@@ -32,7 +32,11 @@ MAX_POLICIES = 6
 MAX_NEAR_MISSES = 3
 MAX_MATERIALS = 6
 MAX_CONTACTS = 3
-MAX_TEXT = 300  # notes / follow-up beyond this are cut in the brief (the record keeps all)
+# Notes / follow-up beyond this are cut in the brief (the record keeps all): with six policies,
+# three near misses and the firm's facts, longer text would push the brief onto a second page.
+MAX_NOTES_TEXT = 150
+MAX_FOLLOW_UP_TEXT = 100
+VISIT_TEXT_PT = 9
 
 _KEY_NUMBERS = (
     "annual_revenue_wan", "revenue_growth_pct", "employees", "rd_expense_wan", "local_contribution_wan",
@@ -62,7 +66,7 @@ def amount_text(amount: dict[str, Any] | None) -> str:
     return f"{_num(low)}–{_num(high)}"
 
 
-def _clip(text: str, limit: int = MAX_TEXT) -> str:
+def _clip(text: str, limit: int) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[:limit] + "…（详见走访记录）"
 
@@ -148,7 +152,7 @@ def _new_document():
     for name, size in (("Title", 16), ("Heading 1", 12), ("Heading 2", 11)):
         _set_run_fonts(styles[name], size=size, bold=True)
         styles[name].font.color.rgb = RGBColor(0x1F, 0x1F, 0x1F)
-        styles[name].paragraph_format.space_before = Pt(6 if name != "Title" else 0)
+        styles[name].paragraph_format.space_before = Pt(4 if name != "Title" else 0)
         styles[name].paragraph_format.space_after = Pt(3)
     for name in ("List Bullet", "Table Grid"):
         _set_run_fonts(styles[name])
@@ -162,7 +166,7 @@ def _heading(doc, text: str):
 
 def _bullet(doc, text: str):
     p = doc.add_paragraph(style="List Bullet")
-    p.add_run(text)
+    p.add_run(text).font.size = Pt(VISIT_TEXT_PT)
     p.paragraph_format.space_after = Pt(0)
     return p
 
@@ -197,6 +201,9 @@ def _table(doc, header: list[str], rows: list[list[str]], widths_cm: list[float]
         cells = table.add_row().cells
         for i, text in enumerate(row):
             _cell(cells[i], text)
+    # Both the grid (what LibreOffice and WPS lay out by) and every cell (what Word reads).
+    for i, width in enumerate(widths_cm):
+        table.columns[i].width = Cm(width)
     for row in table.rows:
         for i, width in enumerate(widths_cm):
             row.cells[i].width = Cm(width)
@@ -316,7 +323,7 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
     for i in range(0, len(lines), 2):
         right = lines[i + 1] if i + 1 < len(lines) else ("", "")
         firm_rows.append([*lines[i], *right])
-    table = _table(doc, ["项目", "内容", "项目", "内容"], firm_rows, [3.2, 6.0, 3.2, 6.0])
+    table = _table(doc, ["项目", "内容", "项目", "内容"], firm_rows, [3.8, 5.4, 3.8, 5.4])
     for row in table.rows:
         for i in (0, 2):
             for run in row.cells[i].paragraphs[0].runs:
@@ -337,7 +344,7 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
                 status += f"（{VALIDITY_ZH['expired']}）"
             rows.append([pol.get("short_title") or pol["title"], status, amount_text(pol.get("amount_wan")),
                          _validity_cell(pol), _department(pol)])
-        _table(doc, ["政策", "结论", "估计金额(万元)", "有效期", "主管部门"], rows, [6.4, 2.6, 2.6, 3.2, 3.6])
+        _table(doc, ["政策", "结论", "估计金额(万元)", "有效期", "主管部门"], rows, [6.0, 3.0, 2.4, 3.4, 3.6])
         if len(usable) > len(shown):
             doc.add_paragraph(f"另有 {len(usable) - len(shown)} 项推荐政策，详见系统匹配结果。").runs[0].font.size = Pt(9)
         money = [line for line in money_lines(summary) if not line.startswith("未计入")]
@@ -370,16 +377,16 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
 
     # advisor's part
     _heading(doc, "六、走访记录与跟进")
-    p = doc.add_paragraph()
-    p.add_run("走访情况：").bold = True
-    p.add_run(_clip(notes or "") or "无")
-    p = doc.add_paragraph()
-    p.add_run("跟进事项：").bold = True
-    p.add_run(_clip(follow_up or "") or "无")
-    if follow_up_due:
-        p.add_run(f"（期限：{_as_date(follow_up_due)}）")
-    p = doc.add_paragraph()
-    p.add_run(f"走访人：{(advisor or '').strip() or '未填写'}　　日期：{day}")
+    # (走访人 and 走访日期 head the brief.)
+    for label, text, limit, due in (("走访情况：", notes, MAX_NOTES_TEXT, None),
+                                    ("跟进事项：", follow_up, MAX_FOLLOW_UP_TEXT, follow_up_due)):
+        p = doc.add_paragraph()
+        runs = [p.add_run(label), p.add_run(_clip(text or "", limit) or "无")]
+        runs[0].bold = True
+        if due:
+            runs.append(p.add_run(f"（期限：{_as_date(due)}）"))
+        for run in runs:
+            run.font.size = Pt(VISIT_TEXT_PT)
 
     # footer
     footer = doc.sections[0].footer.paragraphs[0]

@@ -301,6 +301,79 @@ def serve(
     uvicorn.run("policy_match.api:create_app", factory=True, host=host, port=port, workers=workers)
 
 
+# -- alerts: follow-ups due and what changed for visited firms (issue 13) ----------------------------
+
+
+@app.command()
+def alerts(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="提醒基准日 YYYY-MM-DD（默认今天）：按这一天判断跟进是否到期、"
+                                                              "重新匹配政策")] = None,
+    advisor: Annotated[str | None, typer.Option("--advisor", help="只看这位走访人的企业和跟进事项（与走访记录中的姓名一致）")] = None,
+    town: Annotated[str | None, typer.Option("--town", help="只看这个镇街的企业，如 古镇镇（可写 古镇）")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="另存回访名单为 .xlsx 工作簿（回访名单、变化明细、说明）")] = None,
+    days: Annotated[int, typer.Option("--days", min=0, max=365, help="跟进期限在几天内的也列为“即将到期”")] = 7,
+    db: Annotated[str | None, typer.Option("--db", help="走访记录库的地址（默认取环境变量 POLICY_MATCH_DB_URL，"
+                                                        "否则为 var/visits.db）")] = None,
+    format: Format = OutputFormat.table,
+) -> None:
+    """回访提醒：到期或逾期的跟进事项，以及走访过的企业自走访以来政策建议的变化（新增推荐、不再可申请、金额变化、临近截止）。"""
+    from . import alerts as al
+    from . import visits as vs
+
+    try:
+        day = parse_as_of(as_of)
+        town_name = al.normalise_town(town)
+        if output is not None:
+            if output.suffix.lower() != ".xlsx":
+                raise InputError(f"回访名单应保存为 .xlsx 工作簿：{output}")
+            from .outputs import check_output_path
+
+            check_output_path(output)
+        url = vs.database_url(db)
+        path = vs.sqlite_path(url)
+        if path is not None and not path.exists():  # reading must not leave an empty database behind
+            raise InputError(f"走访记录库不存在：{path}（请先在“走访助手”中保存走访记录，或用 --db 指定）")
+        engine = vs.get_engine(url)
+        vs.init_db(engine)
+        visits = vs.list_visits(engine)
+        known = sorted({v["advisor"] for v in visits if v["advisor"]})
+        if advisor and advisor.strip() and advisor.strip() not in known:
+            raise InputError(f"没有走访人为“{advisor.strip()}”的走访记录（已有走访人：{'、'.join(known) or '无'}）")
+        found = al.call_backs(visits, default_matcher(), day, advisor=advisor, town=town_name, upcoming_days=days)
+    except (InputError, ValueError, vs.StoreError, vs.VisitError) as exc:
+        _fail(str(exc))
+    if output is not None:
+        try:
+            al.write_call_backs_xlsx(found, output)
+        except OSError as exc:
+            from .tables import os_error_text
+
+            _fail(f"写入 {output} 失败：{os_error_text(exc)}")
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_call_backs(found)
+    if output is not None:
+        typer.echo(f"已保存回访名单：{output}（{len(found.firms)} 家企业）", err=format is OutputFormat.json)
+
+
+def _print_call_backs(found) -> None:
+    console = _console()
+    scope = "、".join(x for x in (found.town, f"走访人 {found.advisor}" if found.advisor else None) if x)
+    console.print(f"[bold]回访名单（基准日 {found.as_of.isoformat()}{'，' + escape(scope) if scope else ''}）[/bold]")
+    console.print(escape(found.summary_line()))
+    if not found.firms:
+        return
+    table = Table(show_lines=True)
+    for col, kw in [("#", {"justify": "right"}), ("镇街", {}), ("企业", {"ratio": 2}), ("走访人", {}),
+                    ("上次走访", {}), ("回访原因", {"ratio": 5})]:
+        table.add_column(col, **kw)
+    for n, c in enumerate(found.firms, 1):
+        table.add_row(str(n), escape(c.town or "未填写"), escape(c.firm_name), escape(c.advisor or "未填写"),
+                      c.last_visit.isoformat(), escape("\n".join(c.reasons)))
+    console.print(table)
+
+
 def main() -> None:
     try:
         code = cli_zh.run(app)

@@ -42,6 +42,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     or_,
     select,
 )
@@ -65,12 +66,13 @@ MAX_FIRM_NAME = 200
 MAX_ADVISOR = 50
 MAX_NOTES = 5000
 MAX_FOLLOW_UP = 2000
+MAX_BASE_VERSION = 40
 
 # Chinese names of the VisitIn fields, for error messages.
 VISIT_FIELD_LABELS = {
     "firm_name": "企业名称", "credit_code": "统一社会信用代码", "town": "所在镇街", "advisor": "走访人",
     "visit_date": "走访日期", "profile": "企业画像", "result_summary": "匹配结果摘要", "notes": "走访记录",
-    "follow_up": "跟进事项", "follow_up_due": "跟进期限", "status": "跟进状态",
+    "follow_up": "跟进事项", "follow_up_due": "跟进期限", "status": "跟进状态", "base_version": "政策库版本",
 }
 
 
@@ -105,6 +107,9 @@ class Visit(Base):
     follow_up_due: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(10), default="open", index=True)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The policy base the advice was given from (``alerts.base_version``); NULL on visits saved
+    # before it was recorded. Added to existing databases by ``init_db``.
+    base_version: Mapped[str | None] = mapped_column(String(MAX_BASE_VERSION))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +127,7 @@ class Visit(Base):
             "follow_up": self.follow_up or "",
             "follow_up_due": self.follow_up_due,
             "status": self.status,
+            "base_version": self.base_version,
         }
 
 
@@ -176,6 +182,7 @@ class VisitIn(BaseModel):
     follow_up: str = Field(default="", max_length=MAX_FOLLOW_UP)
     follow_up_due: date | None = None
     status: Literal["open", "done"] = "open"
+    base_version: str | None = Field(default=None, max_length=MAX_BASE_VERSION)
 
     @field_validator("firm_name", "credit_code", "town", "advisor", mode="before")
     @classmethod
@@ -276,13 +283,16 @@ def _amount_pair(amount: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"low": amount.get("low"), "high": amount.get("high")}
 
 
-def summarize_result(result: dict[str, Any]) -> dict[str, Any]:
-    """What a visit records of a match: per policy its status, validity and amount, and the
-    near misses — enough to see later what the firm was told, far smaller than the result."""
+def summarize_result(result: dict[str, Any], *, base_version: str | None = None) -> dict[str, Any]:
+    """What a visit records of a match: per policy its status, fit, validity, deadline and
+    amount, the headline summary (counts and money) and the near misses — enough to see later
+    what the firm was told and to compare it with today's advice (``policy_match.alerts``), far
+    smaller than the result. ``base_version`` names the policy base the advice came from."""
     policies = [
         {
             "policy_id": r["policy_id"],
             "title": r["title"],
+            "short_title": r.get("short_title"),
             "status": r["status"],
             "fit": r.get("fit"),
             "validity": r.get("validity"),
@@ -302,19 +312,23 @@ def summarize_result(result: dict[str, Any]) -> dict[str, Any]:
         for n in result.get("near_misses", [])
     ]
     counts = {s: sum(p["status"] == s for p in policies) for s in ("eligible", "possible", "ineligible")}
-    return {"as_of": result.get("as_of"), "counts": counts, "policies": policies, "near_misses": near,
-            "summary": result.get("summary")}
+    return {"as_of": result.get("as_of"), "base_version": base_version, "counts": counts, "policies": policies,
+            "near_misses": near, "summary": result.get("summary")}
 
 
-def visit_from_match(profile: dict[str, Any], result: dict[str, Any] | None, **fields: Any) -> VisitIn:
+def visit_from_match(profile: dict[str, Any], result: dict[str, Any] | None, *, base_version: str | None = None,
+                     **fields: Any) -> VisitIn:
     """A visit for a matched profile: firm name, credit code and town come from the profile
-    unless given. Raises :class:`VisitError` (e.g. when the profile has no firm name)."""
+    unless given; ``base_version`` (``alerts.base_version(kb)``) is kept with the advice so that
+    later alerts can say whether the policy base changed since. Raises :class:`VisitError`
+    (e.g. when the profile has no firm name)."""
     data: dict[str, Any] = {
         "firm_name": profile.get("name") or "",
         "credit_code": profile.get("credit_code"),
         "town": profile.get("town"),
         "profile": profile,
-        "result_summary": summarize_result(result) if result is not None else None,
+        "result_summary": summarize_result(result, base_version=base_version) if result is not None else None,
+        "base_version": base_version,
     }
     data.update({k: v for k, v in fields.items() if v is not None})
     return validate_visit(data)
@@ -336,8 +350,12 @@ def database_url(url: str | None = None) -> str:
     return f"sqlite:///{DEFAULT_DB_PATH.as_posix()}"
 
 
-def _sqlite_file(url: str) -> Path | None:
-    u = make_url(url)
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; ``None`` for other databases and in-memory SQLite."""
+    try:
+        u = make_url(url)
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported when the engine is made
+        return None
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" \
             or u.database.startswith("file:"):
         return None
@@ -373,7 +391,7 @@ def _sqlite_begin(conn) -> None:
 def _make_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    path = _sqlite_file(url)
+    path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False,
@@ -429,11 +447,33 @@ def _session(engine: Engine, action: str) -> Iterator[Session]:
 
 
 def init_db(engine: Engine) -> None:
-    """Create the table if it does not exist (safe to call from several processes)."""
+    """Create the table if it does not exist and add the columns a newer version of the store
+    uses to a table made by an older one (safe to call from several processes)."""
     try:
         Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
     except SQLAlchemyError as exc:
         raise StoreError(f"初始化走访记录库失败：{_reason(exc)}") from exc
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """The migration: every column of ``Visit`` missing from the stored table is added, empty.
+
+    Only nullable columns are ever added, so old rows stay valid as they are (their advice
+    snapshot lacks the new facts and the comparison says so). Two processes may migrate at
+    once: the loser's "duplicate column" is fine when the column is then there."""
+    table = Visit.__table__
+    have = {c["name"] for c in inspect(engine).get_columns(table.name)}
+    for column in table.columns:
+        if column.name in have:
+            continue
+        ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(engine.dialect)}"
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(ddl)
+        except SQLAlchemyError:
+            if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                raise
 
 
 # -- operations ---------------------------------------------------------------------------
@@ -458,6 +498,7 @@ def save_visit(engine: Engine, visit: VisitIn | dict[str, Any]) -> int:
         follow_up=v.follow_up,
         follow_up_due=v.follow_up_due,
         status=v.status,
+        base_version=v.base_version,
     )
     with _session(engine, "保存走访记录") as session:
         session.add(row)
@@ -478,6 +519,7 @@ def replace_visit(engine: Engine, visit_id: int, visit: VisitIn | dict[str, Any]
         row.profile_json = _dumps(v.profile)
         row.result_summary_json = _dumps(v.result_summary) if v.result_summary is not None else None
         row.notes, row.follow_up, row.follow_up_due = v.notes, v.follow_up, v.follow_up_due
+        row.base_version = v.base_version
         if "status" in v.model_fields_set:  # otherwise a visit marked done stays done
             row.status = v.status
         row.updated_at = datetime.now(UTC)
@@ -486,12 +528,12 @@ def replace_visit(engine: Engine, visit_id: int, visit: VisitIn | dict[str, Any]
 
 
 def list_visits(engine: Engine, *, firm: str | None = None, town: str | None = None,
-                credit_code: str | None = None, status: str | None = None,
+                credit_code: str | None = None, status: str | None = None, advisor: str | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
     """Visits, newest first (by visit date, then by when they were saved).
 
     ``firm`` matches part of the firm name or the credit code; ``town`` accepts the short
-    names the form accepts (古镇 = 古镇镇); ``credit_code`` is matched exactly."""
+    names the form accepts (古镇 = 古镇镇); ``credit_code`` and ``advisor`` are matched exactly."""
     stmt = select(Visit)
     if firm and firm.strip():
         pattern = f"%{_escape_like(firm.strip())}%"
@@ -503,6 +545,8 @@ def list_visits(engine: Engine, *, firm: str | None = None, town: str | None = N
         stmt = stmt.where(Visit.credit_code == credit_code.strip().upper())
     if status:
         stmt = stmt.where(Visit.status == status)
+    if advisor and advisor.strip():
+        stmt = stmt.where(Visit.advisor == advisor.strip())
     stmt = stmt.order_by(Visit.visit_date.desc(), Visit.created_at.desc(), Visit.id.desc())
     if limit:
         stmt = stmt.limit(limit)
@@ -558,17 +602,39 @@ def update_visit(engine: Engine, visit_id: int, *, notes: str | None = None, fol
         return row.to_dict()
 
 
-def latest_visits_by_firm(engine: Engine) -> list[dict[str, Any]]:
-    """Each firm's most recent visit, newest first. Two visits are the same firm when they
+def _firm_keys(visit: dict[str, Any]) -> set[str]:
+    code = visit.get("credit_code")
+    return {f"name:{visit.get('firm_name')}"} | ({f"code:{code}"} if code else set())
+
+
+def group_by_firm(visits: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Visits (newest first, as :func:`list_visits` returns them) grouped by firm, each group
+    newest first, the firm with the latest visit first. Two visits are the same firm when they
     share the credit code or the name (a code is often filled in only on a later visit)."""
-    seen: set[str] = set()
-    out = []
-    for v in list_visits(engine):
-        keys = {f"name:{v['firm_name']}"} | ({f"code:{v['credit_code']}"} if v["credit_code"] else set())
-        if not keys & seen:
-            out.append(v)
-        seen |= keys
-    return out
+    groups: list[list[dict[str, Any]]] = []
+    group_of: dict[str, int] = {}
+    for v in visits:
+        keys = _firm_keys(v)
+        found = next((group_of[k] for k in keys if k in group_of), None)
+        if found is None:
+            found = len(groups)
+            groups.append([])
+        groups[found].append(v)
+        for k in keys:
+            group_of.setdefault(k, found)
+    return groups
+
+
+def latest_visits_by_firm(engine: Engine) -> list[dict[str, Any]]:
+    """Each firm's most recent visit, newest first (see :func:`group_by_firm`)."""
+    return [group[0] for group in group_by_firm(list_visits(engine))]
+
+
+def advisors(engine: Engine) -> list[str]:
+    """The advisors named on saved visits, in name order."""
+    stmt = select(Visit.advisor).where(Visit.advisor.is_not(None)).distinct().order_by(Visit.advisor)
+    with _session(engine, "读取走访记录") as session:
+        return [a for a in session.scalars(stmt) if a and a.strip()]
 
 
 def visits_by_town(engine: Engine, *, today: date | None = None) -> list[dict[str, Any]]:

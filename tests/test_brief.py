@@ -174,3 +174,43 @@ def test_amount_text():
     assert amount_text({"low": 30, "high": 30}) == "30"
     assert amount_text({"low": 0, "high": 0}) == "—"
     assert amount_text({"low": 0, "high": 12.5}) == "最高 12.5"
+
+
+BUSY_FIRM = {
+    "name": "中山市古镇镇示例灯饰照明科技股份有限公司", "credit_code": "91442000MA4UABCD1X", "town": "古镇镇",
+    "registered_in_zhongshan": True, "sector": "C", "industry": "灯饰照明制造", "above_scale": True,
+    "annual_revenue_wan": 30000, "revenue_growth_pct": 12, "employees": 400, "rd_expense_wan": 900,
+    "local_contribution_wan": 800, "planned_investment_wan": 6000, "credit_ok": True,
+    "qualifications": ["高新技术企业", "专精特新中小企业"], "equipment_software_investment_wan": 3000,
+    "plans": "明年投3000万上MES系统和自动化产线，建设数字化车间，设备联网，购地扩产，跨境电商独立站，启动股改准备上市",
+    "cross_border_ecommerce": True,
+}
+
+
+def _pdf_pages(docx_bytes: bytes, tmp_path) -> int:
+    import re
+    import shutil
+    import subprocess
+
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice is not installed")
+    source = tmp_path / "brief.docx"
+    source.write_bytes(docx_bytes)
+    proc = subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to", "pdf",
+                           "--outdir", str(tmp_path), str(source)], capture_output=True, text=True, timeout=300)
+    pdf = tmp_path / "brief.pdf"
+    if not pdf.exists():
+        pytest.skip(f"LibreOffice could not convert the brief (Writer not installed?): {proc.stderr[-300:]}")
+    return len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
+
+
+@pytest.mark.slow
+def test_the_busiest_brief_with_the_longest_notes_is_one_a4_page(tmp_path):
+    """The firm with the most recommended policies in the data, the notes and follow-up as long as
+    the form takes them: still one page (as LibreOffice lays it out)."""
+    result = match(BUSY_FIRM, as_of=AS_OF).to_dict()
+    assert result["summary"]["recommended"] >= 5  # the busy case this test is about
+    data = visit_brief_docx(BUSY_FIRM, result, advisor="张三", notes="走" * 5000, follow_up="跟" * 2000,
+                            visit_date=date(2026, 11, 27), follow_up_due=date(2026, 12, 10))
+    assert _pdf_pages(data, tmp_path) == 1

@@ -56,11 +56,62 @@ def test_save_and_get_round_trip_with_match_summary(engine):
     summary = got["result_summary"]
     assert summary["as_of"] == AS_OF
     first = summary["policies"][0]
-    assert set(first) == {"policy_id", "title", "status", "fit", "validity", "deadline", "amount_wan"}
+    assert set(first) == {"policy_id", "title", "short_title", "status", "fit", "validity", "deadline", "amount_wan"}
     assert [p["policy_id"] for p in summary["policies"]] == [r["policy_id"] for r in result["results"]]
     assert summary["counts"]["eligible"] + summary["counts"]["possible"] > 0
     assert [n["summary"] for n in summary["near_misses"]] == [n["summary"] for n in result["near_misses"]]
     assert "items" not in first  # compact: no conditions or items
+
+
+def test_the_advice_snapshot_names_its_policy_base(engine):
+    result = match(PROFILE, as_of=AS_OF).to_dict()
+    vid = vs.save_visit(engine, vs.visit_from_match(PROFILE, result, base_version="abc123def456"))
+    got = vs.get_visit(engine, vid)
+    assert got["base_version"] == "abc123def456" and got["result_summary"]["base_version"] == "abc123def456"
+    summary = got["result_summary"]
+    recommended = [p for p in summary["policies"] if p["fit"] == "recommended"]
+    assert recommended and all("amount_wan" in p and "deadline" in p for p in recommended)
+    assert summary["summary"]["amount_wan"]["high"] == result["summary"]["amount_wan"]["high"]
+    assert vs.get_visit(engine, vs.save_visit(engine, _visit()))["base_version"] is None
+
+
+def test_an_old_table_gets_the_new_column_and_its_rows_stay(tmp_path):
+    """A database made by the store before ``base_version`` existed: ``init_db`` adds the
+    column (twice is harmless), old rows read with it empty, new rows store it."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE visits (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at DATETIME, visit_date DATE, "
+                "advisor VARCHAR(50), firm_name VARCHAR(200), credit_code VARCHAR(18), town VARCHAR(20), "
+                "profile_json TEXT, result_summary_json TEXT, notes TEXT, follow_up TEXT, follow_up_due DATE, "
+                "status VARCHAR(10), updated_at DATETIME)")
+    con.execute("INSERT INTO visits (created_at, visit_date, firm_name, town, profile_json, notes, follow_up, status) "
+                "VALUES ('2026-01-05 08:00:00', '2026-01-05', '旧表企业', '古镇镇', '{}', '旧', '', 'open')")
+    con.commit()
+    con.close()
+    eng = vs.get_engine(f"sqlite:///{path.as_posix()}")
+    vs.init_db(eng)
+    vs.init_db(eng)
+    [old] = vs.list_visits(eng)
+    assert old["firm_name"] == "旧表企业" and old["base_version"] is None and old["result_summary"] is None
+    vid = vs.save_visit(eng, _visit("新企业", base_version="v2"))
+    assert vs.get_visit(eng, vid)["base_version"] == "v2"
+    with sqlite3.connect(path) as con:
+        assert "base_version" in [r[1] for r in con.execute("PRAGMA table_info(visits)")]
+    vs.dispose_engines()
+
+
+def test_group_by_firm_and_advisors(engine):
+    a = vs.save_visit(engine, _visit("甲公司", advisor="张三", visit_date=date(2026, 1, 1)))
+    b = vs.save_visit(engine, _visit("甲公司", advisor="李四", credit_code="91442000MA4UABCD1X",
+                                     visit_date=date(2026, 2, 1)))
+    c = vs.save_visit(engine, _visit("甲公司（更名）", credit_code="91442000MA4UABCD1X", visit_date=date(2026, 3, 1)))
+    d = vs.save_visit(engine, _visit("乙公司", advisor="张三", visit_date=date(2026, 2, 15)))
+    groups = vs.group_by_firm(vs.list_visits(engine))
+    assert [[v["id"] for v in g] for g in groups] == [[c, b, a], [d]]  # the name and the code join them
+    assert vs.advisors(engine) == sorted(["张三", "李四"])
+    assert [v["id"] for v in vs.list_visits(engine, advisor="张三")] == [d, a]
 
 
 def test_get_missing_visit_is_none(engine):
