@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -43,7 +44,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _console() -> Console:
-    """Tables at the terminal's width (``COLUMNS`` when set; 120 columns into a file or a pipe)."""
+    """Tables at the terminal's width (``COLUMNS`` when set; 160 columns into a file)."""
     return cli_zh.console(soft_wrap=False)
 
 
@@ -365,8 +366,10 @@ def _print_call_backs(found) -> None:
     if not found.firms:
         return
     table = Table(show_lines=True)
-    for col, kw in [("#", {"justify": "right"}), ("镇街", {}), ("企业", {"ratio": 2}), ("走访人", {}),
-                    ("上次走访", {}), ("回访原因", {"ratio": 5})]:
+    # a firm's name is what an advisor looks for: kept on one line (up to 40 columns) at any width
+    name_width = min(40, max(cell_len(c.firm_name) for c in found.firms))
+    for col, kw in [("#", {"justify": "right"}), ("镇街", {}), ("企业", {"ratio": 2, "min_width": name_width}),
+                    ("走访人", {}), ("上次走访", {}), ("回访原因", {"ratio": 5})]:
         table.add_column(col, **kw)
     for n, c in enumerate(found.firms, 1):
         table.add_row(str(n), escape(c.town or "未填写"), escape(c.firm_name), escape(c.advisor or "未填写"),

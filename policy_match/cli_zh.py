@@ -38,7 +38,9 @@ from rich.text import Text
 from typer._click import exceptions as click_errors  # typer ≥ 0.29 carries its own click
 from typer.core import TyperCommand, TyperGroup
 
-DEFAULT_WIDTH = 120  # output to a file or a pipe: wide enough for the tables, still readable
+# Output to a file or a pipe with no terminal to measure: wide enough that a table row's text stays
+# on one line (and the width the CLI always used there, so scripts reading it keep their layout).
+DEFAULT_WIDTH = 160
 MIN_WIDTH = 40
 HELP_OPTION_TEXT = "显示本帮助并退出"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -47,17 +49,18 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def output_width(stream: Any = None) -> int:
-    """Columns to lay text out in: ``COLUMNS`` when set, else the terminal's width when
-    ``stream`` (default stdout) is a terminal, else :data:`DEFAULT_WIDTH`."""
+    """Columns to lay text out in: ``COLUMNS`` when set; else the width of the terminal that
+    ``stream`` (default stdout) is, or — piped into ``less`` — the terminal stderr still is;
+    else :data:`DEFAULT_WIDTH`."""
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 0:
         return max(MIN_WIDTH, int(columns))
-    stream = sys.stdout if stream is None else stream
-    try:
-        if stream.isatty():
-            return max(MIN_WIDTH, os.get_terminal_size(stream.fileno()).columns)
-    except (AttributeError, OSError, ValueError):
-        pass
+    for candidate in (sys.stdout if stream is None else stream, sys.stderr):
+        try:
+            if candidate.isatty():
+                return max(MIN_WIDTH, os.get_terminal_size(candidate.fileno()).columns)
+        except (AttributeError, OSError, ValueError):
+            continue
     return DEFAULT_WIDTH
 
 

@@ -65,19 +65,21 @@ def policy_copy(tmp_path: Path) -> Path:
 def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None,
             env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point (as installed by pip). ``env`` sets (or, with ``None``,
-    removes) environment variables for this run."""
+    removes) environment variables for this run.
+
+    The child always gets ``os.environ`` explicitly: GNU readline, once some plugin imports it,
+    exports ``COLUMNS``/``LINES`` of pytest's terminal into the process environment behind
+    ``os.environ``'s back, and the CLI lays its tables out at ``COLUMNS``."""
     import os
 
     exe = shutil.which("policy-match")
     cmd = [exe, *args] if exe else [sys.executable, "-m", "policy_match", *args]
-    run_env = None
-    if env:
-        run_env = dict(os.environ)
-        for key, value in env.items():
-            if value is None:
-                run_env.pop(key, None)
-            else:
-                run_env[key] = value
+    run_env = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            run_env.pop(key, None)
+        else:
+            run_env[key] = value
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120,
                           encoding="utf-8", env=run_env)
 

@@ -10,7 +10,9 @@ from . import test_browser as _browser_module  # skips this module too where Chr
 
 pytestmark = pytest.mark.browser
 
-server = _browser_module.server  # the same fixtures: one `streamlit run app.py`, one Chromium
+# the same fixtures: one `streamlit run app.py` (with its visit store), one Chromium
+visit_db = _browser_module.visit_db
+server = _browser_module.server
 browser = _browser_module.browser
 OUTPUT = _browser_module.OUTPUT
 

@@ -289,6 +289,6 @@ def test_table_follows_the_terminal_width(tmp_path):
     wide = run_cli("match", path, "--format", "table", "--as-of", "2026-11-27", env={"COLUMNS": "200"})
     assert 160 < max(map(_display_width, wide.stdout.splitlines())) <= 200  # no longer cut at 160
     piped = run_cli("match", path, "--format", "table", "--as-of", "2026-11-27", env={"COLUMNS": None})
-    assert 80 < max(map(_display_width, piped.stdout.splitlines())) <= 120  # not a terminal: 120 columns
+    assert 120 < max(map(_display_width, piped.stdout.splitlines())) <= 160  # no terminal at all: 160 columns
     helped = run_cli("batch", "-h", env={"COLUMNS": "60"})
     assert max(map(_display_width, helped.stdout.splitlines())) <= 60
