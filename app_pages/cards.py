@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import APPLICANT_ZH, CONFIDENCE_ZH, LEVEL_ZH, link, md
+from app_pages.common import APPLICANT_ZH, CONFIDENCE_ZH, LEVEL_ZH, VALIDITY_COLOR, link, md
 from policy_match.wording import (
     BASIS_ZH,
     FIT_ZH,
@@ -34,7 +34,6 @@ from policy_match.wording import (
 
 FIT_COLOR = {"recommended": "green", "general": "blue", "other": "gray", "ruled_out": "gray"}
 STATUS_COLOR = {"eligible": "green", "possible": "orange", "ineligible": "gray"}
-VALIDITY_COLOR = {"current": "green", "expired": "red", "unknown": "orange"}
 # Material icons ship with Streamlit (no emoji font or network needed).
 STATUS_ICON = {
     "eligible": ":green[:material/check_circle:]",

@@ -79,7 +79,7 @@ def get_knowledge_base() -> KnowledgeBase:
 
 UNSET = "未填写"
 YES_NO = (UNSET, "是", "否")
-VALIDITY_COLOR = {"current": "green", "expired": "red", "unknown": "yellow"}
+VALIDITY_COLOR = {"current": "green", "expired": "red", "unknown": "orange"}  # one colour per status on every page
 PACKAGE_ZH = {"confirmed": "是（已确认）", "probable": "很可能", "no": "否"}
 LEVEL_ZH = {"city": "市级", "province": "省级", "town": "镇街级"}
 CONFIDENCE_ZH = {

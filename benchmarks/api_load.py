@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
 import socket
 import statistics
@@ -32,6 +31,9 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from firms import jittered_firms  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 50.0
 AS_OF = "2026-12-01"
@@ -39,19 +41,7 @@ AS_OF = "2026-12-01"
 
 def varied_profiles(n: int, seed: int = 12) -> list[dict]:
     """``n`` firms: the evaluation and held-out profiles, numbers jittered so no two are alike."""
-    base = [case["profile"] for name in ("eval_profiles.json", "holdout_profiles.json")
-            for case in json.loads((ROOT / "tests" / "data" / name).read_text(encoding="utf-8"))]
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        p = dict(base[i % len(base)])
-        for key in ("annual_revenue_wan", "employees", "equipment_software_investment_wan", "rd_expense_wan"):
-            if isinstance(p.get(key), (int, float)) and not isinstance(p.get(key), bool):
-                value = p[key] * rng.uniform(0.6, 1.4)
-                p[key] = int(value) if key == "employees" else round(value, 1)
-        p["name"] = f"{p.get('name', '企业')}-{i}"
-        out.append(p)
-    return out
+    return list(jittered_firms(n, seed))
 
 
 def free_port() -> int:

@@ -29,7 +29,6 @@ import argparse
 import csv
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -39,6 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from firms import jittered_firms  # noqa: E402
 
 TARGETS = {"firms_per_s_2proc": 3000, "100k_parquet_s": 60, "peak_mb": 2048}
 
@@ -49,17 +51,8 @@ def firm_rows(n: int, seed: int = 7):
 
     profiles = [c["profile"] for c in load_cases()]
     keys = sorted({k for p in profiles for k in p} | {"name"})
-    rng = random.Random(seed)
-
     def rows():
-        for i in range(n):
-            p = dict(profiles[i % len(profiles)])
-            for key in ("annual_revenue_wan", "employees", "equipment_software_investment_wan", "loan_interest_wan"):
-                if isinstance(p.get(key), (int, float)) and not isinstance(p.get(key), bool):
-                    value = p[key] * rng.uniform(0.6, 1.4)
-                    p[key] = int(value) if key == "employees" else round(value, 1)
-            p["name"] = f"{p.get('name', '企业')}-{i}"
-            p["plans"] = f"{p.get('plans', '')} 第{i}号企业"
+        for p in jittered_firms(n, seed, profiles):
             out = []
             for k in keys:
                 v = p.get(k)

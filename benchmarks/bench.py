@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import resource
 import shutil
 import statistics
@@ -30,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from firms import jittered_firms  # noqa: E402
 
 TARGETS = {
     "cold_start_s": 2.5,
@@ -96,17 +98,7 @@ def warm_latency(profiles: list[dict], repeats: int = 5) -> dict:
 
 def synthetic_rows(profiles: list[dict], n: int, seed: int = 7) -> list[tuple[int, dict]]:
     """Firms like the evaluation ones, with their numbers jittered so caches see new values."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        p = dict(profiles[i % len(profiles)])
-        for key in ("annual_revenue_wan", "employees", "equipment_software_investment_wan", "loan_interest_wan"):
-            if isinstance(p.get(key), (int, float)) and not isinstance(p.get(key), bool):
-                value = p[key] * rng.uniform(0.6, 1.4)
-                p[key] = int(value) if key == "employees" else round(value, 1)
-        p["name"] = f"{p.get('name', '企业')}-{i}"
-        rows.append((i + 2, p))
-    return rows
+    return [(i + 2, p) for i, p in enumerate(jittered_firms(n, seed, profiles))]
 
 
 def batch_throughput(profiles: list[dict], n: int) -> dict:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import statistics
 import subprocess
@@ -37,6 +36,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from firms import evaluation_profiles, jittered_firms  # noqa: E402
 
 TARGETS = {
     "warm_match_p50_ms": 0.6,
@@ -53,28 +55,6 @@ AS_OF = "2026-11-27"
 def percentiles(times: list[float]) -> tuple[float, float]:
     times = sorted(times)
     return times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.95))]
-
-
-def eval_profiles() -> list[dict]:
-    out = []
-    for name in ("eval_profiles.json", "holdout_profiles.json"):
-        out += [c["profile"] for c in json.loads((ROOT / "tests" / "data" / name).read_text(encoding="utf-8"))]
-    return out
-
-
-def unique_firms(profiles: list[dict], n: int, seed: int = 7) -> list[dict]:
-    """Firms like the evaluation ones, numbers jittered and a firm number in the plans."""
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        p = dict(profiles[i % len(profiles)])
-        for key in ("annual_revenue_wan", "employees", "equipment_software_investment_wan", "loan_interest_wan"):
-            if isinstance(p.get(key), (int, float)) and not isinstance(p.get(key), bool):
-                value = p[key] * rng.uniform(0.6, 1.4)
-                p[key] = int(value) if key == "employees" else round(value, 1)
-        p["plans"] = f"{p.get('plans') or ''}（第{i}家）"
-        out.append(p)
-    return out
 
 
 # -- warm, side by side ------------------------------------------------------------------------
@@ -139,7 +119,7 @@ def warm(repeats: int = 7) -> dict:
     tok = matcher.index_.tokenizer_
     docs = [item_document(p, it) for p, it in matcher.pairs_]
     baselines = [PlainTfidf(docs), Bm25s(docs), RankBm25(docs)]
-    profiles = eval_profiles()
+    profiles = evaluation_profiles()
     queries = [Matcher.query_text(parse_profile(p).profile) for p in profiles]
     for b in baselines:  # warm up: first calls build lazy state
         for q in queries[:5]:
@@ -237,7 +217,7 @@ def scaling_one(n_items: int, n_firms: int) -> dict:
     matcher = Matcher().fit(kb)
     fit_s, fit_cpu_s = time.perf_counter() - t, time.process_time() - c
     rss_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    firms = unique_firms(eval_profiles(), n_firms)
+    firms = list(jittered_firms(n_firms))
     for p in firms[:5]:
         matcher.match(p, as_of=AS_OF)
     plain, shown, plain_cpu, shown_cpu = [], [], [], []

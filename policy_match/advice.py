@@ -32,7 +32,7 @@ from .fields import LISTING_STAGES, QUALIFICATION_ALIASES, field_label, format_v
 from .knowledge import DATA_DIR
 from .profile import Profile
 from .results import FIT_RANK, Change, CheckAway, ItemResult, Money, NearMiss, PolicyAmount, num
-from .rules import MET, UNKNOWN, UNMET, Gap, evaluate_rule, gap_alternatives
+from .rules import MET, UNKNOWN, UNMET, Gap, gap_alternatives, rule_verdict
 from .schema import Condition, Rule, SupportItem
 
 # Relevance of the firm's text (cosine, word + character TF-IDF) from which an item counts as
@@ -106,12 +106,12 @@ def met_on_specific_facts(rule: Rule, profile: Profile) -> bool:
     most specific part; an ``any`` only as specific as the least specific branch that holds
     (总部企业's "other sectors: no size threshold" branch makes the condition generic)."""
     if rule.field is not None:
-        return _informative(rule) and evaluate_rule(rule, profile).verdict == MET
+        return _informative(rule) and rule_verdict(rule, profile) == MET
     if rule.not_ is not None:
         return False
     if rule.all is not None:
         return any(met_on_specific_facts(child, profile) for child in rule.all)
-    held = [child for child in rule.any or [] if evaluate_rule(child, profile).verdict == MET]
+    held = [child for child in rule.any or [] if rule_verdict(child, profile) == MET]
     return bool(held) and all(met_on_specific_facts(child, profile) for child in held)
 
 
@@ -342,11 +342,11 @@ def _qualification_change(gap: Gap, profile: Profile, infos: dict[str, Qualifica
         info = infos.get(q, QualificationInfo(q))
         if info.operator:  # an applicant identity, not a step a firm takes for a subsidy
             continue
-        if info.scope is not None and evaluate_rule(info.scope, profile).verdict != MET:
+        if info.scope is not None and rule_verdict(info.scope, profile) != MET:
             continue
         closeness = None
         if info.prerequisite is not None:
-            verdict = evaluate_rule(info.prerequisite, profile).verdict
+            verdict = rule_verdict(info.prerequisite, profile)
             if verdict == MET:
                 closeness = 0.6
             elif verdict == UNMET:
@@ -399,26 +399,28 @@ def closable_change(gap: Gap, profile: Profile, *,
 def _changed(profile: Profile, changes: list[Change], year: int) -> Profile:
     """The profile as it would be after the changes (a firm that 升规 now enters the 规上
     directory this year at the earliest)."""
-    data = profile.model_dump()
+    update: dict[str, Any] = {}
     for c in changes:
         if c.field == "qualifications":
-            data["qualifications"] = sorted(set(data.get("qualifications") or []) | set(c.needed))
+            update["qualifications"] = sorted(set(update.get("qualifications", profile.qualifications) or [])
+                                              | set(c.needed))
         elif c.field == "above_scale":
-            data["above_scale"] = True
-            if data.get("newly_above_scale_year") is None:
-                data["newly_above_scale_year"] = year
+            update["above_scale"] = True
+            if profile.newly_above_scale_year is None:
+                update["newly_above_scale_year"] = year
         elif c.field == "listing_stage":
-            data["listing_stage"] = c.needed
+            update["listing_stage"] = c.needed
         elif isinstance(c.needed, (int, float)):
-            data[c.field] = c.needed + (1e-6 if c.gap is not None and c.gap <= 0 else 0)
-    return Profile.model_validate(data)
+            update[c.field] = c.needed + (1e-6 if c.gap is not None and c.gap <= 0 else 0)
+    # the changed values are the rules' own (canonical already): no need to validate them again
+    return profile.model_copy(update=update)
 
 
 def _changes_suffice(result: ItemResult, profile: Profile, changes: list[Change]) -> bool:
     """Re-check the item on the changed profile: every condition no longer unmet (a 新升规 reward
     for firms that entered the directory in 2021–2022 is out of reach of a firm that 升规 now)."""
     after = _changed(profile, changes, result.validity.as_of.year)
-    return all(c.condition.rule is None or evaluate_rule(c.condition.rule, after).verdict != UNMET
+    return all(c.condition.rule is None or rule_verdict(c.condition.rule, after) != UNMET
                for c in result.conditions)
 
 

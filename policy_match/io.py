@@ -222,7 +222,7 @@ def run_batch(batch: BatchInput, *, as_of: date | str | None = None, include_exp
 def summary_row(row: int, profile: Profile, result: MatchResult) -> dict[str, Any]:
     """One firm's line: what it is advised to act on and the money it may plausibly count."""
     summary, money = result.summary, result.summary.money
-    recommended = [p for _, p in result.recommended_policies()]
+    recommended = result.recommended()
     soon = [f"{p.policy.short_title or p.policy.title}：{p.validity.deadline_warning}"
             for p in recommended if p.validity.deadline_warning]
     return {
@@ -272,8 +272,7 @@ def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[tuple]:
     services, other and ruled-out items are counted in the summary sheet, not listed."""
     name = profile.name or f"第{row}行"
     rows: list[tuple[int, PolicyRecord, ItemResult, NearMiss | None]] = [
-        (rank, pol.policy, it, None) for rank, pol in result.recommended_policies() for it in pol.items
-        if it.fit == "recommended"]
+        (rec.rank, rec.policy, it, None) for rec in result.recommended() for it in rec.items]
     rows += [(*result.item(n.item_id), n) for n in result.near_misses]
     out = []
     for rank, policy, it, miss in rows:

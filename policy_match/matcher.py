@@ -52,7 +52,7 @@ from .fields import LISTING_STAGES, SECTORS
 from .index import RelevanceIndex, fitted_index, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
-from .results import STATUS_RANK, CheckAway, ItemResult, MatchResult, NearMiss, PolicyResult, Summary
+from .results import STATUS_RANK, CheckAway, ItemResult, MatchResult, NearMiss, PolicyResult, Recommended, Summary
 from .rules import MET, UNKNOWN, UNMET, ConditionResult, evaluate_condition
 from .schema import Condition, PolicyRecord, Rule, SupportItem
 from .text import ChineseTokenizer
@@ -465,11 +465,16 @@ class _Ranked:
         shown = self.order if self.top is None else self.order[:self.top]
         return [self.policy(k) for k in shown.tolist()]
 
-    def recommended_policies(self) -> list[tuple[int, PolicyResult]]:
-        """(rank, policy) of the recommended policies only, best first: what a batch row shows,
-        without explaining the other policies."""
-        return [(rank, self.policy(k)) for rank, (k, f) in enumerate(zip(self.order.tolist(), self.order_fits,
-                                                                          strict=True), 1) if f == 4]
+    def recommended(self) -> list[Recommended]:
+        """MatchResult.recommended: the recommended policies and their recommended items, in
+        the order of the full answer, explaining no other item."""
+        m, out = self.matcher, []
+        for rank, (k, f) in enumerate(zip(self.order.tolist(), self.order_fits, strict=True), 1):
+            if f == 4:
+                policy = m.kb_.policies[k]
+                items = tuple(self.item(r) for r in self._item_rows_in_order(k) if self.fit[r] == 4)
+                out.append(Recommended(rank, policy, self.live.policies[policy.policy_id].status, items))
+        return out
 
     def item_by_id(self, item_id: str) -> tuple[int, PolicyRecord, ItemResult]:
         """(rank of its policy, the policy, the explained item) for one item."""
@@ -480,9 +485,8 @@ class _Ranked:
         return rank, m.kb_.policies[k], self.item(row)
 
     def summary(self) -> Summary:
-        recommended = [r for k, f in zip(self.order.tolist(), self.order_fits, strict=True) if f == 4
-                       for r in self._item_rows_in_order(k) if self.fit[r] == 4]
-        return _summary([FIT_NAMES[f] for f in self.order_fits], [self.item(r) for r in recommended])
+        recommended = [it for rec in self.recommended() for it in rec.items]
+        return _summary([FIT_NAMES[f] for f in self.order_fits], recommended)
 
     def near_misses(self) -> list[NearMiss]:
         """advice.near_miss over the ruled-out items that could be one (a vectorised pre-check of

@@ -208,6 +208,18 @@ class PolicyResult:
 
 
 @dataclass(frozen=True)
+class Recommended:
+    """A recommended policy as a batch row needs it: its rank, the record, its validity and its
+    recommended items (in the order ``PolicyResult.items`` has them), without explaining the
+    policy's other items."""
+
+    rank: int
+    policy: PolicyRecord
+    validity: ValidityStatus
+    items: tuple[ItemResult, ...]
+
+
+@dataclass(frozen=True)
 class Change:
     """One profile fact a near miss needs changed: the value needed, the firm's, the gap."""
 
@@ -372,12 +384,13 @@ class MatchResult:
             return source.policy_ids()
         return [p.policy_id for p in self.policies]
 
-    def recommended_policies(self) -> list[tuple[int, PolicyResult]]:
-        """(rank, policy) of the recommended policies, best first, whatever ``top`` — explaining
-        only those (a batch row needs no other)."""
+    def recommended(self) -> list[Recommended]:
+        """The recommended policies, best first, whatever ``top``, each with its recommended
+        items — explaining only those items (a batch row needs no other)."""
         if self._source is not None:
-            return self._source.recommended_policies()
-        return [(rank, p) for rank, p in enumerate(self.policies, 1) if p.fit == "recommended"]
+            return self._source.recommended()
+        return [Recommended(rank, p.policy, p.validity, tuple(it for it in p.items if it.fit == "recommended"))
+                for rank, p in enumerate(self.policies, 1) if p.fit == "recommended"]
 
     def item(self, item_id: str) -> tuple[int, PolicyRecord, ItemResult]:
         """(rank of its policy or 0, the policy record, the explained item) of one item."""

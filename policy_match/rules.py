@@ -7,6 +7,7 @@ and, when not met, a hint saying what would change it.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -15,6 +16,7 @@ from .profile import Profile
 from .schema import Condition, Rule
 
 MET, UNMET, UNKNOWN = "met", "unmet", "unknown"
+_FLIPPED = {MET: UNMET, UNMET: MET, UNKNOWN: UNKNOWN}  # NOT in three-valued logic
 
 _OP_TEXT = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "ne": "≠"}
 _NEGATED = {"ge": "<", "gt": "≤", "le": ">", "lt": "≥", "eq": "≠", "ne": "="}
@@ -66,6 +68,32 @@ def _show_list(name: str, values: list) -> str:
     return "、".join(_show(name, v) for v in values)  # rule values are constants: _show caches them
 
 
+_COMPARE = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq,
+            "ne": operator.ne}
+_TEXT_FIELDS = {"sector", "town", "listing_stage"}
+
+
+def _holds(name: str, op: str, target, value) -> bool:
+    """Whether a leaf's test holds for a value the profile gives: the one place it is decided
+    (``_leaf`` explains it, ``rule_verdict`` only needs the answer)."""
+    if op == "is":
+        return value is bool(target)
+    if op in _COMPARE:
+        if name in _TEXT_FIELDS or isinstance(target, str):
+            return (value == target) if op == "eq" else (value != target)
+        return _COMPARE[op](value, target)
+    if op == "between":
+        return target[0] <= value <= target[1]
+    if op in {"in", "not_in"}:
+        return (value in target) == (op == "in")
+    have = set(value)
+    if op == "has_any":
+        return any(q in have for q in target)
+    if op == "has_all":
+        return all(q in have for q in target)
+    return not any(q in have for q in target)  # has_none
+
+
 def _leaf(rule: Rule, profile: Profile) -> RuleResult:
     name, op, target = rule.field, rule.op, rule.value
     assert name is not None and op is not None
@@ -76,9 +104,9 @@ def _leaf(rule: Rule, profile: Profile) -> RuleResult:
     if value is None:
         need = _requirement_text(rule)
         return RuleResult(UNKNOWN, f"未填写{label}（{need}）", (f"补充：{label}（{need}）",), fields)
+    ok = _holds(name, op, target, value)
 
     if op == "is":
-        ok = value is bool(target)
         shown = format_value(name, value)
         if ok:
             return RuleResult(MET, f"{label}：{shown}", (), fields)
@@ -86,13 +114,6 @@ def _leaf(rule: Rule, profile: Profile) -> RuleResult:
                           (f"需满足：{label}为{format_value(name, bool(target))}",), fields)
 
     if op in _OP_TEXT:
-        if name in {"sector", "town", "listing_stage"} or isinstance(target, str):
-            ok = (value == target) if op == "eq" else (value != target)
-        else:
-            ok = {
-                "ge": value >= target, "gt": value > target, "le": value <= target,
-                "lt": value < target, "eq": value == target, "ne": value != target,
-            }[op]
         sign = _OP_TEXT[op] if ok else _NEGATED[op]
         reason = f"{label} {format_value(name, value)} {sign} {_show(name, target)}"
         if op == "eq" and ok and isinstance(target, str):
@@ -103,15 +124,12 @@ def _leaf(rule: Rule, profile: Profile) -> RuleResult:
 
     if op == "between":
         low, high = target
-        ok = low <= value <= high
         if ok:
             return RuleResult(MET, f"{label} {format_value(name, value)}，在 {_show(name, low)}–{_show(name, high)} 之间", (), fields)
         return RuleResult(UNMET, f"{label} {format_value(name, value)}，不在 {_show(name, low)}–{_show(name, high)} 之间",
                           (_unmet_hint(rule),), fields)
 
     if op in {"in", "not_in"}:
-        inside = value in target
-        ok = inside if op == "in" else not inside
         shown = format_value(name, value)
         if op == "in":
             reason = f"{label} {shown}" + ("" if ok else f"，不属于 {_show_list(name, target)}")
@@ -123,20 +141,17 @@ def _leaf(rule: Rule, profile: Profile) -> RuleResult:
     have = set(value)
     wanted = list(target)
     if op == "has_any":
-        hit = [q for q in wanted if q in have]
-        if hit:
-            return RuleResult(MET, f"已具有 {'、'.join(hit)}", (), fields)
+        if ok:
+            return RuleResult(MET, f"已具有 {'、'.join(q for q in wanted if q in have)}", (), fields)
         return RuleResult(UNMET, f"{label}中没有 {'、'.join(wanted)}", (_unmet_hint(rule),), fields)
     if op == "has_all":
-        lack = [q for q in wanted if q not in have]
-        if not lack:
+        if ok:
             return RuleResult(MET, f"已具有 {'、'.join(wanted)}", (), fields)
-        return RuleResult(UNMET, f"尚未具有 {'、'.join(lack)}", (_unmet_hint(rule),), fields)
+        return RuleResult(UNMET, f"尚未具有 {'、'.join(q for q in wanted if q not in have)}", (_unmet_hint(rule),), fields)
     # has_none
-    hit = [q for q in wanted if q in have]
-    if not hit:
+    if ok:
         return RuleResult(MET, f"不具有 {'、'.join(wanted)}", (), fields)
-    return RuleResult(UNMET, f"已具有 {'、'.join(hit)}（属排除情形）", (), fields)
+    return RuleResult(UNMET, f"已具有 {'、'.join(q for q in wanted if q in have)}（属排除情形）", (), fields)
 
 
 def _requirement_text(rule: Rule) -> str:
@@ -180,7 +195,7 @@ def evaluate_rule(rule: Rule, profile: Profile) -> RuleResult:
         return _leaf(rule, profile)
     if rule.not_ is not None:
         inner = evaluate_rule(rule.not_, profile)
-        flipped = {MET: UNMET, UNMET: MET, UNKNOWN: UNKNOWN}[inner.verdict]
+        flipped = _FLIPPED[inner.verdict]
         return RuleResult(flipped, f"非（{inner.reason}）", inner.hints if flipped != MET else (), inner.fields)
     children = [evaluate_rule(r, profile) for r in (rule.all if rule.all is not None else rule.any or [])]
     fields = tuple(f for c in children for f in c.fields)
@@ -201,6 +216,22 @@ def evaluate_rule(rule: Rule, profile: Profile) -> RuleResult:
         unk = [c for c in children if c.verdict == UNKNOWN]
         return RuleResult(UNKNOWN, " 或 ".join(c.reason for c in unk), tuple(h for c in unk for h in c.hints)[:2], fields)
     return RuleResult(UNMET, "；".join(c.reason for c in children), tuple(h for c in children for h in c.hints)[:2], fields)
+
+
+def rule_verdict(rule: Rule, profile: Profile) -> str:
+    """``evaluate_rule(rule, profile).verdict`` without building reasons and hints: the
+    near-miss search re-checks rules on changed profiles many times and reads no text."""
+    if rule.field is not None:
+        value = getattr(profile, rule.field)
+        if value is None:
+            return UNKNOWN
+        return MET if _holds(rule.field, rule.op, rule.value, value) else UNMET
+    if rule.not_ is not None:
+        return _FLIPPED[rule_verdict(rule.not_, profile)]
+    verdicts = [rule_verdict(r, profile) for r in (rule.all if rule.all is not None else rule.any or [])]
+    if rule.all is not None:
+        return UNMET if UNMET in verdicts else UNKNOWN if UNKNOWN in verdicts else MET
+    return MET if MET in verdicts else UNKNOWN if UNKNOWN in verdicts else UNMET
 
 
 def evaluate_condition(condition: Condition, profile: Profile) -> ConditionResult:
@@ -234,7 +265,7 @@ def gap_alternatives(rule: Rule, profile: Profile, limit: int = 8) -> list[tuple
     """Ways to stop ``rule`` failing: each alternative is the set of failing leaves that would
     have to change together. ``[()]`` when the rule does not fail; ``[]`` when no change of
     leaf values can help (a ``not`` over something the firm has)."""
-    if evaluate_rule(rule, profile).verdict != UNMET:
+    if rule_verdict(rule, profile) != UNMET:
         return [()]
     if rule.field is not None:
         return [(Gap(rule.field, rule.op or "", rule.value, getattr(profile, rule.field)),)]

@@ -209,3 +209,24 @@ def test_matched_terms_for_any_item_strongest_first(matcher):
     for row, terms in every.items():  # the same words whether asked for one document or all
         assert index.matched_terms(qw, [row]) == {row: terms}
         assert len(terms) <= 6
+
+
+def test_recommended_is_the_recommended_part_of_the_full_answer(matcher):
+    """What a batch row reads (recommended policies and items, nothing else explained) is the
+    same, in the same order, as the recommended part of the full answer, on every labelled firm."""
+    from policy_match.evaluate import load_cases
+
+    from .conftest import ROOT
+
+    cases = [*load_cases(), *load_cases(ROOT / "tests" / "data" / "holdout_profiles.json")]
+    total = 0
+    for case in cases:
+        lazy = matcher.match(case["profile"], as_of=case.get("as_of"))
+        full = matcher.match(case["profile"], as_of=case.get("as_of"))
+        expected = [(rank, p.policy_id, p.validity, [it.item_id for it in p.items if it.fit == "recommended"])
+                    for rank, p in enumerate(full.policies, 1) if p.fit == "recommended"]
+        got = [(r.rank, r.policy.policy_id, r.validity, [it.item_id for it in r.items]) for r in lazy.recommended()]
+        assert got == expected, case["id"]
+        assert all(it.fit == "recommended" for r in lazy.recommended() for it in r.items)
+        total += len(got)
+    assert total >= 30

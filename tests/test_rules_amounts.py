@@ -138,3 +138,35 @@ def test_upgrade_tier_applies_when_rule_met_and_is_ceiling_when_unknown():
 def test_amount_schema_rejects(bad):
     with pytest.raises(ValueError):
         Amount.model_validate(bad)
+
+
+def _rules_of(rule):
+    """A rule and every rule nested in it."""
+    yield rule
+    for child in [*(rule.all or []), *(rule.any or []), *([rule.not_] if rule.not_ is not None else [])]:
+        yield from _rules_of(child)
+
+
+def test_rule_verdict_is_evaluate_rule_verdict_on_every_rule_of_the_base():
+    """The verdict-only path (near-miss searches) decides exactly as the explained one, for every
+    rule and sub-rule of the bundled base and the qualification ladder, on seeded random firms."""
+    from policy_match.advice import bundled_qualifications
+    from policy_match.knowledge import bundled_knowledge_base
+    from policy_match.rules import rule_verdict
+
+    from .scalar_reference import random_profiles
+
+    kb = bundled_knowledge_base()
+    rules = [r for p in kb.policies for it in p.items for c in it.conditions if c.rule is not None
+             for r in _rules_of(c.rule)]
+    rules += [r for info in bundled_qualifications().values() for top in (info.scope, info.prerequisite)
+              if top is not None for r in _rules_of(top)]
+    profiles = random_profiles(kb, 300, seed=41)
+    seen = set()
+    for profile in profiles:
+        for rule in rules:
+            verdict = rule_verdict(rule, profile)
+            assert verdict == evaluate_rule(rule, profile).verdict, (rule, profile)
+            seen.add(verdict)
+    assert seen == {MET, UNMET, UNKNOWN}
+    assert len(rules) > 200  # 261 rules and sub-rules in the base of 2026-12
