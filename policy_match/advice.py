@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .fields import LISTING_STAGES, QUALIFICATION_ALIASES, field_label, format_value
+from .fields import LISTING_STAGES, PROFILE_FIELDS, QUALIFICATION_ALIASES, field_label, format_value
 from .knowledge import DATA_DIR
 from .profile import Profile
 from .results import FIT_RANK, Change, CheckAway, ItemResult, Money, NearMiss, PolicyAmount, num
@@ -124,7 +124,7 @@ def is_general(item: SupportItem) -> bool:
 def item_fit(status: str, *, specific_met: int, relevance: float, applicant_ok: bool, general: bool,
              in_scope: bool = True, names_item: bool = True) -> str:
     """``in_scope``: a town record's town scope is met (not merely unknown); ``names_item``: the
-    firm's plans share a word particular to the item (``distinct_terms``)."""
+    firm's plans name the item (``plans_name_item``)."""
     if status == "ineligible":
         return "ruled_out"
     if not applicant_ok or not in_scope:
@@ -132,6 +132,24 @@ def item_fit(status: str, *, specific_met: int, relevance: float, applicant_ok: 
     if (specific_met > 0 and relevance >= SPECIFIC_RELEVANCE) or (names_item and relevance >= RECOMMEND_RELEVANCE):
         return "recommended"
     return "general" if general else "other"
+
+
+def plans_name_item(*, own_word: bool, policy_word: bool, money_sized_by_firm: bool) -> bool:
+    """The firm's plans name an item when they share a word particular to the item itself; or one
+    particular to its policy (a word of another of its items) when the item adds no money except
+    what the firm's own numbers size. A plan to buy 数控机床 names the 数字化智能化改造 policy
+    through its 改造补助 (20% of the firm's equipment spend), not the same policy's 集群链式改造
+    support of up to 1500万 per firm or its 标杆/示范 titles: their money is a fixed award or
+    ceiling that nothing the firm said points to."""
+    return own_word or (policy_word and money_sized_by_firm)
+
+
+def sized_by_firm(item: SupportItem) -> bool:
+    """The item's money is computed from a number of the firm's profile (a rate, a per-unit sum, a
+    band or a step on a profile field), not a fixed award or ceiling."""
+    a = item.amount
+    return (a.kind == "money" and a.formula is not None and a.formula.type != "fixed"
+            and a.formula.base in PROFILE_FIELDS)
 
 
 def distinct_terms(item_words: list[set[str]], policy_ids: list[str], max_policies: int = DISTINCT_POLICY_DF

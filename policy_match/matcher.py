@@ -196,6 +196,7 @@ class Matcher:
         self.enterprise_applicant_ = np.array([a == "enterprise" for a in applicant], dtype=bool)
         self.operator_applicant_ = np.array([a in _OPERATOR_APPLICANTS for a in applicant], dtype=bool)
         self._fit_distinct_terms()
+        self.sized_by_firm_ = np.array([advice.sized_by_firm(it) for _, it in self.pairs_], dtype=bool)
         # Exclusive groups (alternatives within a policy): a group id per item, -1 for none.
         groups: dict[tuple[str, str], int] = {}
         self.item_group_ = np.array([groups.setdefault((p.policy_id, it.exclusive_group), len(groups))
@@ -217,8 +218,8 @@ class Matcher:
                                      self.engine_.item_starts) > 0
 
     def _fit_distinct_terms(self) -> None:
-        """A firm's plans name a policy when they name a word particular to any of its items
-        (advice.distinct_terms); kept as a policy × term table to test all policies at once."""
+        """The words particular to each item (advice.distinct_terms), and to each policy (its items'
+        together); kept as item × term and policy × term tables to test all items at once."""
         tok = self.index_.tokenizer_
         memo: dict[str, tuple[str, ...]] = {}
 
@@ -237,19 +238,25 @@ class Matcher:
         vocabulary: dict[str, int] = {}
         policy_terms = [sorted(vocabulary.setdefault(w, len(vocabulary)) for w in by_policy.get(p.policy_id, ()))
                         for p in self.kb_.policies]
+        own_terms = [sorted(vocabulary.setdefault(w, len(vocabulary)) for w in t) for t in item_terms]
         self.term_vocabulary_ = vocabulary
         self.policy_term_bounds_ = np.cumsum([0, *map(len, policy_terms)]).astype(np.int64)
         self.policy_term_ids_ = np.array([t for ts in policy_terms for t in ts], dtype=np.int64)
+        self.item_term_bounds_ = np.cumsum([0, *map(len, own_terms)]).astype(np.int64)
+        self.item_term_ids_ = np.array([t for ts in own_terms for t in ts], dtype=np.int64)
 
-    def names_items(self, plan_words: frozenset[str]) -> np.ndarray:
-        """Per item: the firm's plans (their whole words) share a word particular to its policy."""
+    def names_items(self, plan_words: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per item: whether the firm's plans (their whole words) share a word particular to the
+        item itself, and whether they share one particular to its policy (any of its items')."""
+        n = len(self.pairs_)
         ids = [j for w in plan_words if (j := self.term_vocabulary_.get(w)) is not None]
         if not ids:
-            return np.zeros(len(self.pairs_), dtype=bool)
+            return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
         named = np.zeros(len(self.term_vocabulary_), dtype=bool)
         named[ids] = True
         per_policy = engine.segment_counts(named[self.policy_term_ids_], self.policy_term_bounds_) > 0
-        return per_policy[self.item_policy_]
+        own = engine.segment_counts(named[self.item_term_ids_], self.item_term_bounds_) > 0
+        return own, per_policy[self.item_policy_]
 
     # -- query ---------------------------------------------------------------------------
     @staticmethod
@@ -333,7 +340,12 @@ class Matcher:
         # a town record's town not shown to be the firm's); recommended; general; other.
         # (applicant conditions all met, or none: code 2 or -1)
         applicant_ok = self.enterprise_applicant_ | (self.operator_applicant_ & (np.abs(f.applicant - 0.5) > 1))
-        names = np.stack([self.names_items(plan_words) for _, plan_words in segmented])
+        # advice.plans_name_item: a word particular to the item itself, or to its policy when the
+        # item adds no money that the firm's own numbers do not size
+        named = [self.names_items(plan_words) for _, plan_words in segmented]
+        names_own, names_policy = np.stack([a for a, _ in named]), np.stack([b for _, b in named])
+        sized = self.sized_by_firm_ | ~(f.potential > 0) | f.amount_cap_fallback
+        names = names_own | (names_policy & sized)
         pointed = (((f.pointing_met > 0) & (relevance >= advice.SPECIFIC_RELEVANCE))
                    | (names & (relevance >= advice.RECOMMEND_RELEVANCE)))
         fit = np.where(pointed, np.int8(4), self.general_code_)

@@ -96,6 +96,59 @@ def test_item_fit_rule():
 
 # -- money --------------------------------------------------------------------------------------
 
+SMALL_LIGHTING_MAKER = {
+    "name": "古镇某灯饰制造有限公司", "town": "古镇镇", "registered_in_zhongshan": True, "sector": "C",
+    "industry": "灯饰照明制造", "employees": 60, "annual_revenue_wan": 1800, "above_scale": False,
+    "credit_ok": True, "equipment_software_investment_wan": 300,
+    "plans": "今年准备买几台数控机床（CNC），提高灯具五金件加工精度和效率",
+}
+
+
+def _recommended_items(result) -> dict[str, float | None]:
+    return {it.item_id: (it.amount.high if it.amount else None) for rec in result.recommended() for it in rec.items}
+
+
+def test_a_policy_named_through_one_item_does_not_bring_its_fixed_awards():
+    """Plans that name the 改造 subsidy (sized by the firm's 300万 of equipment) bring that item,
+    not the same policy's 1500万 集群链式改造 ceiling, though they mention 灯具 and 五金 — until the
+    plans name the chain programme itself."""
+    result = match(SMALL_LIGHTING_MAKER, as_of="2026-12-01")
+    items = _recommended_items(result)
+    assert items == {"zs-2022-digital-transformation/1.4": 60}
+    assert result.summary.money.high == 60
+    joining = match({**SMALL_LIGHTING_MAKER, "plans": SMALL_LIGHTING_MAKER["plans"] + "，参加灯具产业集群链式改造"},
+                    as_of="2026-12-01")
+    assert "zs-2022-digital-transformation/1.5" in _recommended_items(joining)
+
+
+def test_plans_name_item_rule():
+    assert advice.plans_name_item(own_word=True, policy_word=False, money_sized_by_firm=False)
+    assert advice.plans_name_item(own_word=False, policy_word=True, money_sized_by_firm=True)
+    assert not advice.plans_name_item(own_word=False, policy_word=True, money_sized_by_firm=False)
+    assert not advice.plans_name_item(own_word=False, policy_word=False, money_sized_by_firm=True)
+
+
+def test_on_both_sets_fixed_awards_are_recommended_only_when_the_firm_points_to_them(matcher):
+    """Every recommended item whose counted money is a fixed award or ceiling has a specific fact
+    of the firm met or its own words in the plans (never only its policy's)."""
+    tok = matcher.index_.tokenizer_
+    own_terms = advice.distinct_terms(
+        [{w for text in (it.title, *it.keywords) for w in (*tok.words(text), *tok.whole_words(text))}
+         for _, it in matcher.pairs_], [p.policy_id for p, _ in matcher.pairs_])
+    own = {it.item_id: terms for (_, it), terms in zip(matcher.pairs_, own_terms, strict=True)}
+    checked = 0
+    for case in [*load_cases(TEST_DATA / "eval_profiles.json"), *load_cases(TEST_DATA / "holdout_profiles.json")]:
+        result = matcher.match(case["profile"], as_of=case.get("as_of"))
+        plan_words = tok.whole_words(case["profile"].get("plans") or "")
+        for rec in result.recommended():
+            for it in rec.items:
+                if it.amount is None or not it.amount.high or it.amount.cap_fallback or advice.sized_by_firm(it.item):
+                    continue
+                checked += 1
+                assert it.specific_met > 0 or plan_words & own[it.item_id], (case["id"], it.item_id)
+    assert checked >= 10
+
+
 def test_headline_money_counts_recommended_items_only_and_splits_its_kinds():
     result = match(MAKER, as_of=AS_OF)
     money = result.summary.money
