@@ -296,8 +296,11 @@ def render_results(result: dict[str, Any], *, key_prefix: str) -> None:
         for rank, policy in enumerate(groups["recommended"], 1):
             render_policy_card(policy, rank, key_prefix=key_prefix)
     else:
-        st.info("根据已填写的信息，暂无可以明确推荐的政策。补充规模、资质和发展计划后，建议会更准确；"
-                "也可以看看下面“差一点就能享受”和“其他可了解的政策”。")
+        # point only to the sections that follow for this firm
+        below = [title for title, present in (("“差一点就能享受”", result.get("near_misses")),
+                                               ("“其他可了解的政策”", groups["other"])) if present]
+        st.info("根据已填写的信息，暂无可以明确推荐的政策。补充规模、资质和发展计划后，建议会更准确"
+                + (f"；也可以看看下面{'和'.join(below)}。" if below else "。"))
     render_one_check_away(result)
     render_near_misses(result)
     render_general(groups["general"])

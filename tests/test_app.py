@@ -127,7 +127,10 @@ def test_empty_form_submit_recommends_nothing_but_lists_the_rest():
     assert not at.error
     # a firm that fills in nothing is told nothing points to a policy yet, not "可能符合 12 项"
     assert not cards(at)
-    assert any("暂无可以明确推荐的政策" in i.value for i in at.info)
+    info = next(i.value for i in at.info if "暂无可以明确推荐的政策" in i.value)
+    # it points only to the sections shown below it
+    assert ("差一点就能享受" in info) == ("### 差一点就能享受" in markdown_text(at))
+    assert "其他可了解的政策" in info
     assert {m.label: m.value for m in at.metric}["推荐申报"] == "0 项"
     text = markdown_text(at)
     assert "### 普遍适用的服务" in text

@@ -390,6 +390,28 @@ def test_later_xlsx_sheets_are_named_not_dropped_silently(tmp_path):
 # --------------------------------------------------------------------------------------
 
 
+def test_parquet_gathers_chunks_into_row_groups_with_numeric_statistics(tmp_path):
+    """Chunks of 250 firms become row groups of about row_group_rows rows (not one per chunk), in
+    input order, with min/max statistics on the numeric columns only."""
+    from policy_match.batch import stream_batch
+    from policy_match.outputs import ParquetOutput
+    from policy_match.tables import open_table
+
+    firms = [{**FIRMS[i % len(FIRMS)], "name": f"企业{i}"} for i in range(1_300)]
+    src = write_csv(tmp_path / "firms.csv", firms)
+    out = ParquetOutput(tmp_path / "out.parquet", row_group_rows=500)
+    stats = stream_batch(open_table(src), out, as_of=AS_OF, workers=1)
+    assert stats.matched == 1_300
+    meta = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [500, 500, 300]
+    names = pq.read_table(tmp_path / "out.parquet").column("企业名称").to_pylist()
+    assert names == [f"企业{i}" for i in range(1_300)]
+    columns = {meta.row_group(0).column(c).path_in_schema: meta.row_group(0).column(c).statistics
+               for c in range(meta.num_columns)}
+    assert columns["行号"] is not None and columns["行号"].min == 2
+    assert columns["企业名称"] is None and columns["建议"] is None
+
+
 def test_xlsx_csv_parquet_hold_the_same_rows(tmp_path):
     src = write_csv(tmp_path / "firms.csv", [*FIRMS, {"name": "坏", "town": "火星镇"}])
     tables = {}
