@@ -224,6 +224,8 @@ def load_record(path: Path) -> tuple[PolicyRecord | None, list[DataProblem]]:
         if isinstance(exc, yaml.reader.ReaderError):  # a control character: no line, a position
             where = f"character {exc.position + 1}"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "nesting depth" in problem:  # PyYAML ≥ 6.0.4 stops deep flow collections itself
+            problem = f"nested more than {MAX_YAML_DEPTH} levels deep"
         return None, [DataProblem(name, where, f"malformed YAML: {problem}")]
     except RecursionError:
         return None, [DataProblem(name, "(yaml)", "malformed YAML: nested too deeply")]
