@@ -17,6 +17,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from . import cli_zh
 from .io import MAX_PROFILE_BYTES, STATUS_ZH, InputError, profile_from_json, read_profile_file
@@ -98,40 +99,59 @@ def _print_table(out: dict) -> None:
     groups = by_fit(out["results"])
     if groups["recommended"]:
         table = Table(title="推荐申报", show_lines=True)
-        for col, kw in [("#", {"justify": "right"}), ("政策与事项", {"ratio": 3}), ("结论", {}), ("有效期", {"ratio": 2}),
-                        ("金额（万元）", {"justify": "right"}), ("依据与下一步", {"ratio": 4})]:
+        # Chinese text has no spaces to wrap at: fold long reasons over lines instead of cutting them
+        for col, kw in [("#", {"justify": "right"}), ("政策与事项", {"ratio": 3, "overflow": "fold"}), ("结论", {}),
+                        ("有效期", {"ratio": 2, "overflow": "fold"}), ("金额（万元）", {"justify": "right"}),
+                        ("依据与下一步", {"ratio": 4, "overflow": "fold"})]:
             table.add_column(col, **kw)
         for n, pol in enumerate(groups["recommended"], 1):
             items = [it for it in pol["items"] if it["fit"] == "recommended"]
             best = items[0]
-            reasons = [f"{VERDICT_MARK[c['verdict']]} {c['reason']}" for c in best["conditions"]][:4]
-            reasons += [f"→ {h}" for h in best["near_misses"][:2]]
-            titles = "\n".join(f"· {it['title']}" for it in items[:4])
+            # marks glued to their text: rich wraps at spaces, and a long Chinese reason after a
+            # space would leave the mark alone on its line
+            reasons = [f"{VERDICT_MARK[c['verdict']]}{c['reason']}" for c in best["conditions"]][:4]
+            stated = "\n".join(reasons)  # a hint that only repeats an open condition's check is left out
+            reasons += [f"→{h}" for h in best["near_misses"][:2] if h.split("：", 1)[-1] not in stated]
+            titles = "\n".join(f"·{it['title']}" for it in items[:4])
             table.add_row(str(n), escape(f"{pol.get('short_title') or pol['title']}\n{titles}"),
                           STATUS_ZH[pol["status"]], escape(validity_line(pol)),
                           escape(amount_range(pol["amount_wan"], unit="")), escape("\n".join(reasons)))
         console.print(table)
     if out["one_check_away"]:
         console.print("只差人工核实：")
-        for c in out["one_check_away"][:5]:
-            console.print(f"  • {escape(c['title'])}：{escape('；'.join(c['checks'][:2]))}")
+        _print_bullets(console, [f"{c['title']}：{'；'.join(c['checks'][:2])}" for c in out["one_check_away"][:5]])
     if out["near_misses"]:
         console.print("差一点就能享受：")
-        for nm in out["near_misses"][:5]:
-            console.print(f"  • {escape(nm['summary'])}")
+        _print_bullets(console, [nm["summary"] for nm in out["near_misses"][:5]])
     if groups["general"]:
         console.print("普遍适用的服务：" + escape("、".join(p.get("short_title") or p["title"] for p in groups["general"])))
     if groups["other"]:
         console.print(f"其他可了解的政策（{len(groups['other'])} 项，目前没有信息表明适合贵司）：")
-        for pol in groups["other"][:8]:
-            facts = deciding_facts(pol, limit=2)
-            console.print(f"  • {escape(pol.get('short_title') or pol['title'])}"
-                          + (f"：{escape('；'.join(facts))}" if facts else ""))
+        _print_bullets(console, [(pol.get("short_title") or pol["title"])
+                                 + (f"：{'；'.join(facts)}" if (facts := deciding_facts(pol, limit=2)) else "")
+                                 for pol in groups["other"][:8]])
     if groups["ruled_out"]:
         console.print(f"暂不符合：{len(groups['ruled_out'])} 项（JSON 输出中有逐条原因）")
 
 
 VERDICT_MARK = {"met": "✔", "unmet": "✘", "unknown": "?"}
+
+
+def _print_bullets(console: Console, lines: list[str]) -> None:
+    """A bulleted list whose long lines wrap under their own text (a hanging indent). Wrapped
+    here by display width, character by character: rich wraps at spaces, which Chinese text has
+    few of, so a line would break early at the one space it has."""
+    width = max(10, console.width - 4)
+    for line in lines:
+        rows, row = [], ""
+        for ch in line:
+            if cell_len(row + ch) > width:
+                rows.append(row)
+                row = ""
+            row += ch
+        rows.append(row)
+        for k, part in enumerate(rows):
+            console.print(Text(("  • " if k == 0 else "    ") + part), no_wrap=True, overflow="ignore", crop=False)
 
 
 @app.command()

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -371,11 +373,30 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cur = dbapi_connection.cursor()
     try:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")  # a no-op for in-memory databases
+        _set_wal(cur)  # a no-op for in-memory databases
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
     finally:
         cur.close()
+
+
+def _set_wal(cur) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting its turn. Switching the journal mode needs the file
+    to itself, and SQLite answers "database is locked" at once (no busy handler) while another
+    connection is creating the database or switching it — two app processes starting on a new
+    store. WAL is persistent once one connection has set it, so retrying until the busy timeout
+    is enough."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(0.1, delay * 2)
 
 
 def _lenient_text(raw: bytes) -> str:

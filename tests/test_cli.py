@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import openpyxl
@@ -292,3 +293,21 @@ def test_table_follows_the_terminal_width(tmp_path):
     assert 120 < max(map(_display_width, piped.stdout.splitlines())) <= 160  # no terminal at all: 160 columns
     helped = run_cli("batch", "-h", env={"COLUMNS": "60"})
     assert max(map(_display_width, helped.stdout.splitlines())) <= 60
+
+
+def test_table_wraps_chinese_text_without_stranding_marks_or_bullets(tmp_path):
+    """Long Chinese reasons fold inside their cell with the mark on their first line; bulleted
+    lists wrap under their own text; a hint that repeats a check is not printed twice."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(PROFILE, ensure_ascii=False), encoding="utf-8")
+    out = run_cli("match", str(path), "--format", "table", "--as-of", "2026-12-01", env={"COLUMNS": "100"}).stdout
+    lines = out.splitlines()
+    assert not [line for line in lines if re.search(r"│\s*[?✔✘→·]\s*│", line)]  # no mark alone in a cell line
+    bullets = [k for k, line in enumerate(lines) if line.startswith("  • ")]
+    assert bullets and all(line.strip() != "•" for line in lines)
+    continued = [line for line in lines if line.startswith("    ") and not line.startswith("     ")]
+    assert all(_display_width(line) <= 100 for line in lines)
+    assert continued, "some bulleted line is long enough to wrap at 100 columns"
+    table = "\n".join(line for line in lines if line.startswith("│"))
+    checks = re.findall(r"需人工核实：(\S{6})", table)
+    assert all(table.count(c) == 1 for c in checks)

@@ -317,6 +317,33 @@ def _process_worker(url: str, tag: str, barrier, out) -> None:
         out.put((tag, repr(exc)))
 
 
+def _init_worker(url: str, barrier, out) -> None:
+    try:
+        engine = vs.get_engine(url)
+        barrier.wait(timeout=60)
+        vs.init_db(engine)
+        out.put("ok")
+    except BaseException as exc:  # noqa: BLE001 - sent back to the parent
+        out.put(repr(exc))
+
+
+def test_two_processes_opening_a_new_store_at_once_both_succeed(tmp_path):
+    """Two app processes starting on a store that does not exist yet: switching the new file to
+    WAL answers "database is locked" at once to the second (no busy handler), which used to fail
+    its start in about half of such races."""
+    ctx = multiprocessing.get_context("spawn")
+    for round_ in range(6):
+        url = f"sqlite:///{(tmp_path / f'new-{round_}.db').as_posix()}"
+        barrier, out = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_init_worker, args=(url, barrier, out)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        results = [out.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert results == ["ok", "ok"], (round_, results)
+
+
 def test_two_processes_saving_at_once_lose_nothing(db_url, tmp_path):
     ctx = multiprocessing.get_context("spawn")  # no inherited connections
     barrier, out = ctx.Barrier(2), ctx.Queue()
