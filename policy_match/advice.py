@@ -28,7 +28,15 @@ from typing import Any
 
 import yaml
 
-from .fields import LISTING_STAGES, PROFILE_FIELDS, QUALIFICATION_ALIASES, field_label, format_value
+from .fields import (
+    INDUSTRY_ABOVE_SCALE_WAN,
+    INDUSTRY_SECTORS,
+    LISTING_STAGES,
+    PROFILE_FIELDS,
+    QUALIFICATION_ALIASES,
+    field_label,
+    format_value,
+)
 from .knowledge import DATA_DIR
 from .profile import Profile
 from .results import FIT_RANK, Change, CheckAway, ItemResult, Money, NearMiss, PolicyAmount, num
@@ -70,9 +78,6 @@ PERFORMANCE_FIELDS = frozenset({
 REACH = 0.7  # "within 30% of the threshold"
 MAX_CHANGES = 2
 MAX_NEAR_MISSES = 8
-# 规模以上工业企业: 年主营业务收入 2000万元 (contract §2); the other sectors' thresholds are not in the data.
-INDUSTRY_ABOVE_SCALE_WAN = 2000.0
-INDUSTRY_SECTORS = frozenset({"B", "C", "D"})
 LISTING_ORDER = {"none": 0, "shareholding_reform": 1, "tutoring": 2, "application_accepted": 3,
                  "listed_domestic": 4, "listed_overseas": 4, "neeq": 4}
 
@@ -454,6 +459,8 @@ def near_miss(result: ItemResult, profile: Profile, *, relevance_weight: float,
     each within reach; None otherwise. Ordered by ``priority`` = closeness × worth to this firm."""
     if result.status != "ineligible" or result.potential_high <= 0 or result.validity.validity == "expired":
         return None
+    if not result.counts_for_firm:  # money paid to its executives or to a government body is not the firm's
+        return None
     unmet = [c for c in result.conditions if c.verdict == UNMET]
     if not unmet or any(c.condition.kind == "applicant" or c.condition.clause in {"申报主体", "适用范围"} or
                         c.condition.rule is None for c in unmet):
@@ -481,7 +488,10 @@ def near_miss(result: ItemResult, profile: Profile, *, relevance_weight: float,
     title = result.item.title
     when = result.validity.deadline_warning or (f"有效期至 {result.validity.deadline.isoformat()}"
                                                 if result.validity.deadline else "")
-    summary = (f"{title}：{'；'.join(c.text for c in unique)}，即可申请，最高 {num(result.potential_high)}万"
+    # "即可申请" only when nothing else is left open; otherwise say that checks remain
+    still_open = any(c.verdict == UNKNOWN for c in result.conditions)
+    then = "满足后还需核实其他条件" if still_open else "即可申请"
+    summary = (f"{title}：{'；'.join(c.text for c in unique)}，{then}，最高 {num(result.potential_high)}万"
                + (f"（{when}）" if when else ""))
     return NearMiss(result.policy.policy_id, result.item_id, title, result.potential_high, tuple(unique),
                     summary, closeness, closeness * worth, result.relevance)

@@ -8,6 +8,7 @@ substitute, so the file reads the same in Word, WPS and LibreOffice.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from datetime import date, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from docx.shared import Cm, Pt, RGBColor
 from lxml import etree
 
 from .fields import PROFILE_FIELDS, format_value
+from .profile import ProfileError, parse_profile
 from .wording import STATUS_ZH, VALIDITY_ZH, departments, money_lines
 from .xml_text import xml_safe, xml_safe_data
 
@@ -277,6 +279,11 @@ def contacts(policies: list[dict[str, Any]], limit: int = MAX_CONTACTS) -> list[
 
 
 def _firm_lines(profile: dict[str, Any]) -> list[tuple[str, str]]:
+    # The values as the matcher read them ("5亿" → 50000 万元), not as typed: format_value adds
+    # the unit, and a typed "5亿" would print as "5亿万". A profile that no longer parses (an
+    # older store) is shown as it was given.
+    with contextlib.suppress(ProfileError):
+        profile = {**profile, **parse_profile(profile).profile.model_dump(exclude_none=True)}
     sector = profile.get("sector")
     industry = "；".join(x for x in (format_value("sector", sector) if sector else "", profile.get("industry") or "") if x)
     rows = [
@@ -342,8 +349,14 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
             status = STATUS_ZH.get(pol["status"], pol["status"])
             if pol.get("validity") == "expired":  # only when the caller asked to keep expired ones
                 status += f"（{VALIDITY_ZH['expired']}）"
-            rows.append([pol.get("short_title") or pol["title"], status, amount_text(pol.get("amount_wan")),
-                         _validity_cell(pol), _department(pol)])
+            # which support items, and the validity of the first of them (a policy can be in force
+            # while the item the firm is pointed to awaits its next round)
+            items = [it for it in pol.get("items") or [] if it.get("fit") == "recommended"]
+            name = pol.get("short_title") or pol["title"]
+            if items:
+                name += "：" + "、".join(it["title"] for it in items[:2]) + ("等" if len(items) > 2 else "")
+            rows.append([name, status, amount_text(pol.get("amount_wan")), _validity_cell(items[0] if items else pol),
+                         _department(pol)])
         _table(doc, ["政策", "结论", "估计金额(万元)", "有效期", "主管部门"], rows, [6.0, 3.0, 2.4, 3.4, 3.6])
         if len(usable) > len(shown):
             doc.add_paragraph(f"另有 {len(usable) - len(shown)} 项推荐政策，详见系统匹配结果。").runs[0].font.size = Pt(9)

@@ -100,8 +100,9 @@ def _print_table(out: dict) -> None:
     if groups["recommended"]:
         table = Table(title="推荐申报", show_lines=True)
         # Chinese text has no spaces to wrap at: fold long reasons over lines instead of cutting them
-        for col, kw in [("#", {"justify": "right"}), ("政策与事项", {"ratio": 3, "overflow": "fold"}), ("结论", {}),
-                        ("有效期", {"ratio": 2, "overflow": "fold"}), ("金额（万元）", {"justify": "right"}),
+        for col, kw in [("#", {"justify": "right"}), ("政策与事项", {"ratio": 3, "overflow": "fold"}),
+                        ("结论", {"overflow": "fold"}), ("有效期", {"ratio": 2, "overflow": "fold"}),
+                        ("金额（万元）", {"justify": "right", "overflow": "fold"}),
                         ("依据与下一步", {"ratio": 4, "overflow": "fold"})]:
             table.add_column(col, **kw)
         for n, pol in enumerate(groups["recommended"], 1):
@@ -110,11 +111,13 @@ def _print_table(out: dict) -> None:
             # marks glued to their text: rich wraps at spaces, and a long Chinese reason after a
             # space would leave the mark alone on its line
             reasons = [f"{VERDICT_MARK[c['verdict']]}{c['reason']}" for c in best["conditions"]][:4]
+            if len(best["conditions"]) > 4:
+                reasons.append(f"…另有 {len(best['conditions']) - 4} 项条件（见 JSON 输出）")
             stated = "\n".join(reasons)  # a hint that only repeats an open condition's check is left out
             reasons += [f"→{h}" for h in best["near_misses"][:2] if h.split("：", 1)[-1] not in stated]
             titles = "\n".join(f"·{it['title']}" for it in items[:4])
             table.add_row(str(n), escape(f"{pol.get('short_title') or pol['title']}\n{titles}"),
-                          STATUS_ZH[pol["status"]], escape(validity_line(pol)),
+                          STATUS_ZH[pol["status"]], escape(validity_line(best)),  # the listed item's own
                           escape(amount_range(pol["amount_wan"], unit="")), escape("\n".join(reasons)))
         console.print(table)
     if out["one_check_away"]:
@@ -130,6 +133,8 @@ def _print_table(out: dict) -> None:
         _print_bullets(console, [(pol.get("short_title") or pol["title"])
                                  + (f"：{'；'.join(facts)}" if (facts := deciding_facts(pol, limit=2)) else "")
                                  for pol in groups["other"][:8]])
+        if len(groups["other"]) > 8:
+            console.print(f"  另有 {len(groups['other']) - 8} 项（见 JSON 输出）")
     if groups["ruled_out"]:
         console.print(f"暂不符合：{len(groups['ruled_out'])} 项（JSON 输出中有逐条原因）")
 

@@ -50,6 +50,10 @@ OPERATOR_ROLES: tuple[str, ...] = (
     "工业互联网平台或数字化服务平台运营方", "产业园区运营方", "电商直播基地运营方", "电子商务平台企业",
 )
 
+# 规模以上工业企业: 年主营业务收入 2000万元 (contract §2); the other sectors' thresholds are not in the data.
+INDUSTRY_ABOVE_SCALE_WAN = 2000.0
+INDUSTRY_SECTORS = frozenset({"B", "C", "D"})
+
 QUALIFICATION_ALIASES: dict[str, str] = {
     "高企": "高新技术企业", "国家高新技术企业": "高新技术企业", "国高": "高新技术企业",
     "科技型中小": "科技型中小企业", "小巨人": "专精特新“小巨人”企业",

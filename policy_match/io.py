@@ -39,6 +39,7 @@ from .matcher import Matcher, MatchResult, default_matcher, parse_as_of
 from .profile import FieldProblem, Profile
 from .results import ItemResult, NearMiss
 from .schema import PolicyRecord
+from .sources import ranked
 from .tables import COLUMN_ALIASES, TEMPLATE_NOTE_COLUMNS, InputError, InputRow, map_header, open_table
 from .wording import FIT_ZH, STATUS_ZH, VALIDITY_ZH
 
@@ -291,9 +292,17 @@ def detail_rows(row: int, profile: Profile, result: MatchResult) -> list[tuple]:
             "；".join(c.reason for c in it.conditions if c.verdict == "unknown"),
             "；".join(c.text for c in miss.changes) if miss is not None else "；".join(it.hints),
             department, contact.text() if contact else "联系方式未公开",
-            it.item.sources[0] if it.item.sources else "",
+            _best_source(it.item.sources),
         ))
     return out
+
+
+def _best_source(sources: list[str]) -> str:
+    """The item's best source (official pages first), with its class: "…（政府官方网页）"."""
+    if not sources:
+        return ""
+    best = ranked(sources)[0]
+    return f"{best.source}（{best.label}）"
 
 
 TOWN_COLUMNS = ["所在镇街", "企业数", "有推荐申报政策的企业数", "推荐申报政策数", "可以预期(万元)", "核实后可得(万元)",

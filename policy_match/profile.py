@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .fields import (
+    INDUSTRY_ABOVE_SCALE_WAN,
+    INDUSTRY_SECTORS,
     LISTING_STAGE_ALIASES,
     LISTING_STAGES,
     NUMERIC_KINDS,
@@ -27,6 +29,7 @@ from .fields import (
     SECTORS,
     TOWN_ALIASES,
     TOWNS,
+    format_value,
 )
 
 TRUE_WORDS = {"true", "1", "yes", "y", "是", "有", "对", "√", "✓", "t"}
@@ -43,12 +46,19 @@ class FieldProblem(BaseModel):
     message: str
 
     def line(self) -> str:
-        if isinstance(self.value, str):
-            shown = f"“{self.value[:60]}…”" if len(self.value) > 60 else f"“{self.value}”"
+        """"上年度营业收入（annual_revenue_wan）= -5：不能小于 0万元": the label a person knows,
+        the code a platform sends, the value as given (texts quoted, lists joined)."""
+        value = self.value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = "、".join(value)
+        if isinstance(value, str):
+            shown = f"“{value[:60]}…”" if len(value) > 60 else f"“{value}”"
         else:
-            shown = repr(self.value)
+            shown = repr(value)
             shown = shown[:60] + "…" if len(shown) > 60 else shown
-        return f"{self.field} = {shown}: {self.message}"
+        label = PROFILE_FIELDS[self.field].label if self.field in PROFILE_FIELDS else None
+        name = f"{label}（{self.field}）" if label else self.field
+        return f"{name} = {shown}：{self.message}"
 
 
 class ProfileError(ValueError):
@@ -394,6 +404,12 @@ def parse_profile(data: Any) -> ProfileParse:
         )
     if profile.above_scale is False and profile.newly_above_scale_year is not None:
         warnings.append("填写了首次升规年份，但“规模以上企业”为否：请核对")
+    revenue = profile.annual_revenue_wan
+    if (profile.above_scale is True and profile.sector in INDUSTRY_SECTORS and revenue is not None
+            and revenue < INDUSTRY_ABOVE_SCALE_WAN):
+        warnings.append(f"填写为规模以上企业，但上年度营业收入 {format_value('annual_revenue_wan', revenue)} 低于规上工业企业 "
+                        f"{format_value('annual_revenue_wan', INDUSTRY_ABOVE_SCALE_WAN)} 的标准：请核对"
+                        "（规上相关条件仍按“是”判断）")
     return ProfileParse(profile=profile, warnings=warnings)
 
 

@@ -272,3 +272,23 @@ def test_top_limits_results_but_not_the_summary():
     assert top.summary == full.summary
     with pytest.raises(ValueError):
         match(MAKER, as_of=AS_OF, top=0)
+
+
+def test_near_misses_are_only_for_money_the_firm_itself_would_get(matcher, kb):
+    """No near miss for an item paid to the firm's executives or to a government body; a near miss
+    whose item still has open checks does not say 即可申请."""
+    from .scalar_reference import random_profiles
+
+    profiles = [c["profile"] for name in ("eval_profiles.json", "holdout_profiles.json")
+                for c in load_cases(TEST_DATA / name)] + random_profiles(kb, 300, seed=77)
+    seen = open_checks = 0
+    for profile in profiles:
+        result = matcher.match(profile, as_of="2026-12-01")
+        for n in result.near_misses:
+            _, _, item = result.item(n.item_id)
+            assert item.counts_for_firm and item.item.applicant != "individual", n.item_id
+            if any(c.verdict == "unknown" for c in item.conditions):
+                open_checks += 1
+                assert "即可申请" not in n.summary and "还需核实" in n.summary, n.summary
+            seen += 1
+    assert seen >= 50 and open_checks >= 1

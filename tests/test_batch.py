@@ -547,3 +547,21 @@ def test_messages_never_quote_megabytes():
 
     assert len(clip("x" * 10_000_000)) == 31
     assert re.fullmatch(r"(a{20}…、){7}a{20}… 等共 1000 列", preview_columns(["a" * 1000] * 1000))
+
+
+def test_detail_rows_cite_the_best_source_with_its_class():
+    """政策明细's 来源 is the item's best source (official pages before copies, news and other
+    sites), labelled with its class — as the JSON orders them."""
+    from policy_match.io import DETAIL_COLUMNS, BatchInput, run_batch
+    from policy_match.sources import SOURCE_CLASSES, ranked
+
+    out = run_batch(BatchInput([(2, FIRMS[0]), (3, FIRMS[1])], {}, []), as_of=AS_OF, workers=1)
+    col, item_col = DETAIL_COLUMNS.index("来源"), DETAIL_COLUMNS.index("事项编号")
+    from policy_match.matcher import default_matcher
+
+    items = {it.item_id: it for _, it in default_matcher().pairs_}
+    assert out.details
+    for row in out.details:
+        best = ranked(items[row[item_col]].sources)[0]
+        assert row[col] == f"{best.source}（{best.label}）"
+        assert best.label in SOURCE_CLASSES.values()

@@ -69,13 +69,17 @@ def test_brief_lists_the_recommended_policies_with_amount_validity_department(br
     assert [c.text for c in table.rows[0].cells] == ["政策", "结论", "估计金额(万元)", "有效期", "主管部门"]
     body = table.rows[1:]
     assert len(body) == min(MAX_POLICIES, len(recommended))
-    assert [r.cells[0].text for r in body] == [p.get("short_title") or p["title"] for p in recommended[:MAX_POLICIES]]
+    # each policy with the support items it is recommended for
+    for row, p in zip(body, recommended, strict=False):
+        items = [it["title"] for it in p["items"] if it["fit"] == "recommended"]
+        assert row.cells[0].text.startswith(p.get("short_title") or p["title"])
+        assert all(t in row.cells[0].text for t in items[:2]), (row.cells[0].text, items)
     assert {r.cells[1].text for r in body} <= {"可申请", "可能符合·待确认"}
     top = recommended[0]
     assert body[0].cells[2].text == amount_text(top["amount_wan"])
     assert body[0].cells[4].text == "中山市工业和信息化局"  # each department once
     # the pilot ends 2026-12-31: the brief says so, with the days left
-    pilot = next(r for r in body if r.cells[0].text == "中小企业数字化转型城市试点资金")
+    pilot = next(r for r in body if r.cells[0].text.startswith("中小企业数字化转型城市试点资金"))
     assert pilot.cells[3].text == "2026-12-31 截止，还剩 34 天"
     text = all_text(doc)
     assert result["summary"]["text"] in text and "竞争性奖补，最高可争取" in text
@@ -214,3 +218,15 @@ def test_the_busiest_brief_with_the_longest_notes_is_one_a4_page(tmp_path):
     data = visit_brief_docx(BUSY_FIRM, result, advisor="张三", notes="走" * 5000, follow_up="跟" * 2000,
                             visit_date=date(2026, 11, 27), follow_up_due=date(2026, 12, 10))
     assert _pdf_pages(data, tmp_path) == 1
+
+
+def test_brief_shows_numbers_typed_with_units_once():
+    """A profile typed as people write it ("5亿", "3000万") is shown in the matcher's reading,
+    with one unit: never "5亿万"."""
+    profile = {"name": "甲公司", "town": "小榄", "sector": "C", "annual_revenue_wan": "5亿", "rd_expense_wan": "3000万"}
+    doc = docx.Document(io.BytesIO(visit_brief_docx(profile, match(profile, as_of="2026-12-01").to_dict())))
+    cells = [c.text for t in doc.tables for r in t.rows for c in r.cells]
+    assert cells[cells.index("上年度营业收入") + 1] == format_value("annual_revenue_wan", 50000)
+    assert cells[cells.index("上年度研发费用") + 1] == format_value("rd_expense_wan", 3000)
+    assert cells[cells.index("所在镇街") + 1] == "小榄镇"
+    assert not [c for c in cells if "亿万" in c or "万万" in c]

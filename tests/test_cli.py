@@ -77,7 +77,7 @@ def test_bad_json(tmp_path):
 def test_invalid_field_names_field_and_value(tmp_path):
     proc = run_cli("match", str(write_json(tmp_path, dict(PROFILE, annual_revenue_wan=-100, digital_level=9))))
     assert proc.returncode == 2
-    assert_clean_failure(proc, "annual_revenue_wan = -100", "digital_level = 9")
+    assert_clean_failure(proc, "上年度营业收入（annual_revenue_wan） = -100", "（digital_level） = 9")
 
 
 @pytest.mark.parametrize(("payload", "fragment"), [([1, 2, 3], "JSON 对象"), ("just text", "JSON 对象")])

@@ -100,7 +100,7 @@ def test_numbers_no_machine_holds_are_clean_field_problems(field, raw, fragment)
     assert problem.field == field
     assert fragment in problem.message
     line = problem.line()  # must not fail turning a 5000-digit integer into text
-    assert line.startswith(f"{field} = ") and len(line) < 200
+    assert line.startswith(f"{PROFILE_FIELDS[field].label}（{field}） = ") and len(line) < 200
 
 
 def test_text_fields_reject_structures():
@@ -111,10 +111,10 @@ def test_text_fields_reject_structures():
 
 
 @pytest.mark.parametrize(("content", "fragment"), [
-    ('{"employees": 1e400}', "employees = “1e400”: 数值过大"),
-    ('{"employees": ' + "9" * 5000 + "}", "employees = “999"),
-    ('{"employees": NaN, "name": "甲"}', "employees = “NaN”: 应为有限的数字"),
-    ('{"annual_revenue_wan": Infinity}', "annual_revenue_wan = “Infinity”"),
+    ('{"employees": 1e400}', "（employees） = “1e400”：数值过大"),
+    ('{"employees": ' + "9" * 5000 + "}", "（employees） = “999"),
+    ('{"employees": NaN, "name": "甲"}', "（employees） = “NaN”：应为有限的数字"),
+    ('{"annual_revenue_wan": Infinity}', "（annual_revenue_wan） = “Infinity”"),
     ("[" * 100_000 + "]" * 100_000, "嵌套层数过深"),
     ('{"plans": ' + "[" * 100_000 + "]" * 100_000 + "}", "嵌套层数过深"),
 ], ids=["1e400", "5000-digits", "NaN", "Infinity", "100k-deep-array", "100k-deep-in-a-field"])

@@ -102,3 +102,20 @@ def test_non_mapping_rejected():
     with pytest.raises(ProfileError) as err:
         parse_profile(["not", "a", "profile"])
     assert err.value.problems[0].field == "profile"
+
+
+def test_problems_name_the_field_as_a_person_knows_it_and_as_a_platform_sends_it():
+    with pytest.raises(ProfileError) as exc:
+        parse_profile({"annual_revenue_wan": -5, "qualifications": ["国家队"]})
+    lines = [p.line() for p in exc.value.problems]
+    assert any(line.startswith("上年度营业收入（annual_revenue_wan） = -5：") for line in lines), lines
+    assert any(line.startswith("资质与认定（qualifications） = “国家队”：") for line in lines), lines  # no ['…'] repr
+
+
+def test_above_scale_with_an_industrial_revenue_below_the_threshold_is_questioned():
+    warned = parse_profile({"above_scale": True, "sector": "C", "annual_revenue_wan": 100}).warnings
+    assert any("低于规上工业企业 2000万 的标准" in w for w in warned), warned
+    for quiet in ({"above_scale": True, "sector": "C", "annual_revenue_wan": 2500},
+                  {"above_scale": True, "sector": "F", "annual_revenue_wan": 100},  # 批零: another threshold
+                  {"above_scale": True, "sector": "C"}):
+        assert not [w for w in parse_profile(quiet).warnings if "规上工业企业" in w], quiet
