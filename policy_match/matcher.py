@@ -48,7 +48,7 @@ from .engine import (
     compile_base,
     encode_profiles,
 )
-from .fields import LISTING_STAGES, SECTORS
+from .fields import LISTING_STAGES, PROFILE_FIELDS, SECTORS
 from .index import RelevanceIndex, fitted_index, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
@@ -197,6 +197,12 @@ class Matcher:
         self.operator_applicant_ = np.array([a in _OPERATOR_APPLICANTS for a in applicant], dtype=bool)
         self._fit_distinct_terms()
         self.sized_by_firm_ = np.array([advice.sized_by_firm(it) for _, it in self.pairs_], dtype=bool)
+        # The profile fields that size some item's money (独立站 fees, 海外营销 spend…): a firm that
+        # fills one in while every item it sizes has ended is told so (_LiveSet.ended_inputs).
+        self.sizing_rows_: dict[str, list[int]] = {}
+        for row, (_, it) in enumerate(self.pairs_):
+            if self.sized_by_firm_[row]:
+                self.sizing_rows_.setdefault(it.amount.formula.base, []).append(row)
         # Exclusive groups (alternatives within a policy): a group id per item, -1 for none.
         groups: dict[tuple[str, str], int] = {}
         self.item_group_ = np.array([groups.setdefault((p.policy_id, it.exclusive_group), len(groups))
@@ -322,7 +328,15 @@ class Matcher:
                               for p, it in self.pairs_], dtype=bool)
         item_expired = np.array([item_live[k] and live[p.policy_id].items[it.item_id].validity == "expired"
                                  for k, (p, it) in enumerate(self.pairs_)], dtype=bool)
-        out = _LiveSet(live, item_live, item_expired)
+        ended_inputs = {}
+        if not include_expired:
+            for name, rows in self.sizing_rows_.items():
+                if not item_live[rows].any():
+                    titles = list(dict.fromkeys(self.pairs_[r][1].title for r in rows))
+                    ended_inputs[name] = (f"填写了{PROFILE_FIELDS[name].label}，但按它计算金额的"
+                                          f"{'、'.join(titles[:3])}{'等' if len(titles) > 3 else ''}在基准日已结束，"
+                                          "未列出（可选择显示已过期的政策查看）")
+        out = _LiveSet(live, item_live, item_expired, ended_inputs)
         if len(self.live_cache_) > 64:
             self.live_cache_.clear()
         self.live_cache_[(day, include_expired)] = out
@@ -372,7 +386,8 @@ class Matcher:
             ranked = _Ranked(self, parsed.profile, day, live, order, top, engine.row_features(f, i, copy),
                              take(scores), take(relevance), take(fit), take(names), take(applicant_ok),
                              word_vectors[i], policy_fit[i, order].tolist())
-            yield MatchResult(as_of=day, profile=parsed.profile, warnings=list(parsed.warnings), source=ranked)
+            ended = [msg for name, msg in live.ended_inputs.items() if getattr(parsed.profile, name) is not None]
+            yield MatchResult(as_of=day, profile=parsed.profile, warnings=[*parsed.warnings, *ended], source=ranked)
 
     def _one_per_exclusive_group(self, fit: np.ndarray, pointing_met: np.ndarray, relevance: np.ndarray) -> None:
         """advice.one_per_exclusive_group: of recommended alternatives (one exclusive group of a
@@ -412,6 +427,7 @@ class _LiveSet:
     policies: dict[str, _Live]
     item_live: np.ndarray     # (items,) bool: shown at this date
     item_expired: np.ndarray  # (items,) bool: shown (include_expired) though expired
+    ended_inputs: dict[str, str]  # profile field → why the money it sizes is not shown (all ended)
 
 
 class _Ranked:

@@ -230,3 +230,16 @@ def test_recommended_is_the_recommended_part_of_the_full_answer(matcher):
         assert all(it.fit == "recommended" for r in lazy.recommended() for it in r.items)
         total += len(got)
     assert total >= 30
+
+
+def test_an_input_whose_every_item_has_ended_is_explained_not_silently_dropped():
+    """A seller that fills in its 独立站 fees on a date when the 独立站 资助 has ended is told why
+    no amount uses them; with expired policies shown, or when the fee is not given, nothing is said."""
+    seller = {"sector": "F", "town": "南头镇", "cross_border_ecommerce": True, "independent_site_fee_wan": 12}
+    warned = [w for w in match(seller, as_of="2026-12-01").warnings if "独立站" in w]
+    assert warned and "已结束" in warned[0] and "独立站年服务费" in warned[0]
+    assert not [w for w in match(seller, as_of="2026-12-01", include_expired=True).warnings if "已结束" in w]
+    assert not [w for w in match({**seller, "independent_site_fee_wan": None}, as_of="2026-12-01").warnings
+                if "已结束" in w]
+    # while the item was open (its 2022 intake), the fee sized an amount and nothing was said
+    assert not [w for w in match(seller, as_of="2022-12-01").warnings if "已结束" in w]
