@@ -160,27 +160,24 @@ def bench_workers(tmp: Path, n: int) -> dict:
     return out
 
 
+def _to_parquet(tmp: Path, n: int, kind: str, keep_output: bool = True) -> dict:
+    """One whole `policy-match batch` run: n firms as ``kind`` → Parquet; the input is removed after."""
+    src = write_input(tmp / f"s{n}.{kind}", n)
+    r = run_cli(str(src), "-o", str(tmp / f"s{n}-{kind}-out.parquet"), "--as-of", "2026-11-27")
+    r["firms_per_s"] = round(n / r["wall_s"])
+    print(f"  {n} {kind} → parquet: {r}", flush=True)
+    src.unlink()
+    if not keep_output:
+        for f in tmp.glob(f"s{n}-{kind}-out*.parquet"):
+            f.unlink()
+    return r
+
+
 def bench_scaling(tmp: Path, sizes: list[int], million: bool = False) -> dict:
-    out = {}
-    for n in sizes:
-        for kind in ("csv", "xlsx", "parquet"):
-            src = write_input(tmp / f"s{n}.{kind}", n)
-            r = run_cli(str(src), "-o", str(tmp / f"s{n}-{kind}-out.parquet"), "--as-of", "2026-11-27")
-            r["firms_per_s"] = round(n / r["wall_s"])
-            out[f"{n}_{kind}_to_parquet"] = r
-            print(f"  {n} {kind} → parquet: {r}", flush=True)
-            src.unlink()
+    out = {f"{n}_{kind}_to_parquet": _to_parquet(tmp, n, kind) for n in sizes for kind in ("csv", "xlsx", "parquet")}
     if million:
-        for kind in ("parquet", "csv"):
-            n = 1_000_000
-            src = write_input(tmp / f"s{n}.{kind}", n)
-            r = run_cli(str(src), "-o", str(tmp / f"s{n}-{kind}-out.parquet"), "--as-of", "2026-11-27")
-            r["firms_per_s"] = round(n / r["wall_s"])
-            out[f"{n}_{kind}_to_parquet"] = r
-            print(f"  {n} {kind} → parquet: {r}", flush=True)
-            src.unlink()
-            for f in tmp.glob(f"s{n}-{kind}-out*.parquet"):
-                f.unlink()
+        out.update({f"1000000_{kind}_to_parquet": _to_parquet(tmp, 1_000_000, kind, keep_output=False)
+                    for kind in ("parquet", "csv")})
     return out
 
 
