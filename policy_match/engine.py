@@ -494,6 +494,8 @@ class CompiledBase:
     guaranteed: np.ndarray
     variants: _Variants
     base_variant: np.ndarray  # (I,) variant of each money item's own formula; -1 none
+    money_items: np.ndarray   # items with an amount in money, and the variant of each one's own formula
+    money_variants: np.ndarray
     upgrades: _Upgrades
     # advice: which leaves say something of the firm when met; the conditions that may point to it
     node_informative: np.ndarray
@@ -670,6 +672,7 @@ def compile_base(items: Sequence[ItemSpec], informative: Callable[[Rule], bool] 
             "specific": np.asarray(flags["specific"], dtype=bool), "fixed": np.asarray(flags["fixed"], dtype=bool),
             "applicant": applicant, "scope": np.asarray(flags["scope"], dtype=bool)}, cond_nodes_arr, starts),
         has_amount=has_amount, guaranteed=guaranteed, variants=variants, base_variant=base_variant,
+        money_items=np.flatnonzero(has_amount), money_variants=base_variant[np.flatnonzero(has_amount)],
         upgrades=_Upgrades(up_items, up_nodes, chosen, alt),
     )
 
@@ -796,8 +799,7 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
     eligible = status == MET_CODE
     low = np.where(base.guaranteed & eligible & from_inputs & ~np.isnan(high), high, 0.0)
     potential = np.where(np.isnan(high), 0.0, high)
-    money = np.where((potential > 0) & (status != UNMET_CODE),
-                     np.minimum(1.0, _log1p(potential) / math.log1p(MONEY_SATURATION_WAN)), 0.0)
+    money = np.minimum(1.0, _log1p(np.where(status != UNMET_CODE, potential, 0.0)) / math.log1p(MONEY_SATURATION_WAN))
     strength = np.where(status == MET_CODE, 1.0,
                         np.where(status == UNKNOWN_CODE,
                                  POSSIBLE_FLOOR + (POSSIBLE_CEILING - POSSIBLE_FLOOR) * confirmation, 0.0))
@@ -852,8 +854,7 @@ def _amounts(base: CompiledBase, enc: EncodedProfiles, codes: np.ndarray) -> tup
     if not len(base.variants.ftype):
         return high, from_inputs, cap_fallback
     total, valid, inputs, fell_back = _evaluate_variants(base.variants, enc.X)
-    money = np.flatnonzero(base.has_amount)
-    own = base.base_variant[money]
+    money, own = base.money_items, base.money_variants
     high[:, money] = np.where(valid[:, own], total[:, own], np.nan)
     from_inputs[:, money] = inputs[:, own]
     cap_fallback[:, money] = fell_back[:, own] & valid[:, own]
@@ -903,22 +904,22 @@ def _log1p(x: np.ndarray) -> np.ndarray:
 def _upgrades_python(U: _Upgrades, codes, total, valid, inputs, fell_back, high, from_inputs, cap_fallback) -> None:
     """The same choice as the array version, item by item (few items: fewer numpy calls)."""
     K = U.nodes.shape[1]
-    nodes = U.nodes.tolist()
+    chosen, alt = U.chosen.tolist(), U.alt.tolist()
     for p in range(codes.shape[0]):
-        verdict_row = codes[p].tolist()
-        total_row, valid_row, inputs_row = total[p].tolist(), valid[p].tolist(), inputs[p].tolist()
-        fb_row = fell_back[p].tolist()
+        verdict_rows = codes[p, U.nodes].tolist()  # (n, K): only the upgrade rules' verdicts
+        total_row, valid_row, inputs_row, fb_row = total[p], valid[p], inputs[p], fell_back[p]
         for r, item in enumerate(U.items.tolist()):
-            verdicts = [verdict_row[n] for n in nodes[r]]
+            verdicts = verdict_rows[r]
             j = next((k for k, v in enumerate(verdicts) if v == MET_CODE), K)
             pending = next((k for k, v in enumerate(verdicts[:j]) if v == UNKNOWN_CODE), None)
-            c = int(U.chosen[r, j])
-            h, fi = (total_row[c], inputs_row[c]) if valid_row[c] else (math.nan, inputs_row[c])
-            fb = fb_row[c] and valid_row[c]
+            c = chosen[r][j]
+            c_valid = bool(valid_row[c])
+            h, fi = (float(total_row[c]), bool(inputs_row[c])) if c_valid else (math.nan, bool(inputs_row[c]))
+            fb = bool(fb_row[c]) and c_valid
             if pending is not None:
-                a = int(U.alt[r, pending, j])
-                if valid_row[a] and (not valid_row[c] or total_row[a] > total_row[c]):
-                    h, fi, fb = total_row[a], False, fb_row[a]
+                a = alt[r][pending][j]
+                if valid_row[a] and (not c_valid or total_row[a] > total_row[c]):
+                    h, fi, fb = float(total_row[a]), False, bool(fb_row[a])
             high[p, item] = h
             from_inputs[p, item] = fi
             cap_fallback[p, item] = fb

@@ -48,7 +48,7 @@ from .engine import (
     compile_base,
     encode_profiles,
 )
-from .fields import LISTING_STAGES, PROFILE_FIELDS, SECTORS
+from .fields import LISTING_STAGES, PROFILE_FIELDS, QUALIFICATIONS, SECTORS
 from .index import RelevanceIndex, fitted_index, item_document
 from .knowledge import KnowledgeBase, bundled_knowledge_base
 from .profile import PLANS_INDEXED_CHARS, Profile, ProfileParse, parse_profile
@@ -196,6 +196,10 @@ class Matcher:
         self.enterprise_applicant_ = np.array([a == "enterprise" for a in applicant], dtype=bool)
         self.operator_applicant_ = np.array([a in _OPERATOR_APPLICANTS for a in applicant], dtype=bool)
         self._fit_distinct_terms()
+        # The closed-vocabulary parts of a query (query_parts), segmented once here.
+        self.query_phrases_ = self.index_.tokenizer_.phrase_words(
+            [*SECTORS.values(), *QUALIFICATIONS, *(f"上市 {label}" for label in LISTING_STAGES.values()),
+             *_FLAG_TEXT.values()])
         self.sized_by_firm_ = np.array([advice.sized_by_firm(it) for _, it in self.pairs_], dtype=bool)
         # The profile fields that size some item's money (独立站 fees, 海外营销 spend…): a firm that
         # fills one in while every item it sizes has ended is told so (_LiveSet.ended_inputs).
@@ -225,7 +229,8 @@ class Matcher:
 
     def _fit_distinct_terms(self) -> None:
         """The words particular to each item (advice.distinct_terms), and to each policy (its items'
-        together); kept as item × term and policy × term tables to test all items at once."""
+        together); kept as the rows each term names, so that a query marks the items its few
+        particular words name."""
         tok = self.index_.tokenizer_
         memo: dict[str, tuple[str, ...]] = {}
 
@@ -241,28 +246,29 @@ class Matcher:
         for (p, _), t in zip(self.pairs_, item_terms, strict=True):
             by_policy[p.policy_id] = by_policy.get(p.policy_id, frozenset()) | t
         self.distinct_terms_ = [by_policy[p.policy_id] for p, _ in self.pairs_]
-        vocabulary: dict[str, int] = {}
-        policy_terms = [sorted(vocabulary.setdefault(w, len(vocabulary)) for w in by_policy.get(p.policy_id, ()))
-                        for p in self.kb_.policies]
-        own_terms = [sorted(vocabulary.setdefault(w, len(vocabulary)) for w in t) for t in item_terms]
-        self.term_vocabulary_ = vocabulary
-        self.policy_term_bounds_ = np.cumsum([0, *map(len, policy_terms)]).astype(np.int64)
-        self.policy_term_ids_ = np.array([t for ts in policy_terms for t in ts], dtype=np.int64)
-        self.item_term_bounds_ = np.cumsum([0, *map(len, own_terms)]).astype(np.int64)
-        self.item_term_ids_ = np.array([t for ts in own_terms for t in ts], dtype=np.int64)
+        # term → the items it is particular to, and the items of the policies it is particular to
+        own_rows: dict[str, list[int]] = {}
+        policy_rows: dict[str, list[int]] = {}
+        for row, ((p, _), t) in enumerate(zip(self.pairs_, item_terms, strict=True)):
+            for w in t:
+                own_rows.setdefault(w, []).append(row)
+            for w in by_policy.get(p.policy_id, ()):
+                policy_rows.setdefault(w, []).append(row)
+        self.term_vocabulary_ = {w: j for j, w in enumerate(sorted(policy_rows))}
+        self.term_item_rows_ = [np.array(own_rows.get(w, []), dtype=np.int64) for w in self.term_vocabulary_]
+        self.term_policy_rows_ = [np.array(policy_rows[w], dtype=np.int64) for w in self.term_vocabulary_]
 
     def names_items(self, plan_words: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per item: whether the firm's plans (their whole words) share a word particular to the
         item itself, and whether they share one particular to its policy (any of its items')."""
         n = len(self.pairs_)
-        ids = [j for w in plan_words if (j := self.term_vocabulary_.get(w)) is not None]
-        if not ids:
-            return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-        named = np.zeros(len(self.term_vocabulary_), dtype=bool)
-        named[ids] = True
-        per_policy = engine.segment_counts(named[self.policy_term_ids_], self.policy_term_bounds_) > 0
-        own = engine.segment_counts(named[self.item_term_ids_], self.item_term_bounds_) > 0
-        return own, per_policy[self.item_policy_]
+        own, per_policy = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        for w in plan_words:  # a handful of the plans' words are particular to some policy
+            j = self.term_vocabulary_.get(w)
+            if j is not None:
+                own[self.term_item_rows_[j]] = True
+                per_policy[self.term_policy_rows_[j]] = True
+        return own, per_policy
 
     # -- query ---------------------------------------------------------------------------
     @staticmethod
@@ -346,7 +352,7 @@ class Matcher:
                      top: int | None) -> Iterator[MatchResult]:
         profiles = [p.profile for p in chunk]
         # one jieba pass over each firm's plans serves relevance and the words that name items
-        segmented = [self.index_.tokenizer_.query_words(*self.query_parts(p)) for p in profiles]
+        segmented = [self.index_.tokenizer_.query_words(*self.query_parts(p), self.query_phrases_) for p in profiles]
         relevance, word_vectors = self.index_.score_words([words for words, _ in segmented])
         f = engine.evaluate(self.engine_, encode_profiles(profiles, self.engine_.layout))
         scores = engine.scores(f, relevance)

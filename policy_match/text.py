@@ -11,31 +11,14 @@ from __future__ import annotations
 import logging
 import marshal
 import re
-import sys
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
 from . import cache
 from .knowledge import VOCAB_DIR
+from .segment import PreciseCut, jieba
 
-
-def _import_jieba():
-    """Import jieba without ``pkg_resources``: jieba only uses it to open its bundled dictionary
-    when it can, and falls back to a plain ``open``; importing ``pkg_resources`` costs ~60 ms and
-    a deprecation warning. Only this one import sees it blocked."""
-    if "jieba" in sys.modules or "pkg_resources" in sys.modules:
-        import jieba
-        return jieba
-    sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes `import pkg_resources` fail
-    try:
-        import jieba
-    finally:
-        del sys.modules["pkg_resources"]
-    return jieba
-
-
-jieba = _import_jieba()
 jieba.setLogLevel(logging.WARNING)
 _DICT_CACHE = "jieba-{key}.marshal"
 
@@ -85,6 +68,7 @@ class ChineseTokenizer:
         self._whole_cached = lru_cache(maxsize=64)(self._whole)
         if not self._load_dictionary():
             self._build_dictionary()
+        self._precise = PreciseCut(self._jieba)  # jieba's precise mode, its logarithms taken once
 
     def _build_dictionary(self) -> None:
         """jieba's prefix dictionary: the base words, the domain words, the synonyms."""
@@ -136,7 +120,7 @@ class ChineseTokenizer:
         cached = self.__dict__.get("_fingerprint")
         if cached is None:
             files = ("base_dict.txt", "userdict.txt", "synonyms.tsv", "stopwords.txt")
-            cached = cache.digest([jieba.__version__, cache.source_version("text"),
+            cached = cache.digest([jieba.__version__, cache.source_version("text", "segment"),
                                    *((self.vocab_dir / f).read_bytes() if (self.vocab_dir / f).exists() else b"-"
                                      for f in files)])
             self._fingerprint = cached
@@ -168,18 +152,33 @@ class ChineseTokenizer:
             out.append(words)
         return out
 
-    def query_words(self, plans: str, others: list[str]) -> tuple[list[str], frozenset[str]]:
+    def query_words(self, plans: str, others: list[str],
+                    phrases: dict[str, tuple[str, ...]] | None = None) -> tuple[list[str], frozenset[str]]:
         """``words("\\n".join([plans, *others]))`` and ``whole_words(plans)`` from one jieba
         pass over the plans: search mode is precise mode plus the sub-words jieba's
         ``cut_for_search`` adds (the same rule, replicated in ``_search_words``), and jieba
-        segments text separated by a line break independently."""
-        precise = self._jieba.lcut(normalize(plans), HMM=True) if plans else []
+        segments text separated by a line break independently — so each of ``others`` can be
+        segmented on its own, or taken from ``phrases`` (``phrase_words`` of a closed vocabulary,
+        fitted once) when it is one of them."""
+        precise = self._precise.lcut(normalize(plans)) if plans else []
+        words = [w for t in precise for w in self._search_tokens(t)]
+        for part in others:
+            known = phrases.get(part) if phrases is not None else None
+            words.extend(known if known is not None else self._words_cached(part))
         clean = self._clean_token
-        words = [w for t in self._search_words(precise) if (w := clean(t)[0]) is not None]
-        if others:  # one pass for all of them (short texts, and the same ones recur across firms)
-            words.extend(self._words_cached("\n".join(others)))
         whole = frozenset(w for t in precise for w in clean(t) if w is not None)
         return words, whole
+
+    def phrase_words(self, phrases) -> dict[str, tuple[str, ...]]:
+        """``words`` of each of a fixed set of texts (sector labels, qualification names…), for
+        ``query_words`` to look up rather than segment on every query."""
+        return {text: tuple(self.words(text)) for text in dict.fromkeys(phrases)}
+
+    @lru_cache(maxsize=1 << 16)  # noqa: B019 — one tokenizer per process; tokens are a bounded vocabulary
+    def _search_tokens(self, raw: str) -> tuple[str, ...]:
+        """The search-mode words one precise-mode token contributes, cleaned: its dictionary
+        sub-words (``_search_words``) and then itself."""
+        return tuple(w for t in self._search_words([raw]) if (w := self._clean_token(t)[0]) is not None)
 
     @lru_cache(maxsize=1 << 16)  # noqa: B019 — one tokenizer per process; tokens are a bounded vocabulary
     def _clean_token(self, raw: str) -> tuple[str | None, str | None]:
@@ -210,14 +209,14 @@ class ChineseTokenizer:
         return self._whole_cached(text)
 
     def _whole(self, text: str) -> frozenset[str]:
-        raw = self._jieba.lcut(normalize(text), HMM=True)
+        raw = self._precise.lcut(normalize(text))
         return frozenset(self._clean(raw)) | frozenset(self._clean(raw, synonyms=False))
 
     def _segment(self, text: str) -> tuple[str, ...]:
         return self._segment_normalized(normalize(text))
 
     def _segment_normalized(self, text: str) -> tuple[str, ...]:
-        return tuple(self._clean(self._jieba.lcut_for_search(text, HMM=True)))
+        return tuple(self._clean(self._search_words(self._precise.lcut(text))))  # jieba's cut_for_search
 
     def _clean(self, raw_words, *, synonyms: bool = True) -> list[str]:
         out: list[str] = []

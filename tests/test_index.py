@@ -60,16 +60,23 @@ def test_char_ngrams_equal_scikit_learns(fitted):
         assert sorted(char_ngrams(text, (1, 2))) == sorted(analyzer(text))
 
 
-@pytest.mark.parametrize("dense", [False, True])
-def test_scores_equal_the_sparse_product(kb, fitted, monkeypatch, dense):
-    if dense:  # common terms as dense rows, as on a large base
-        import policy_match.index as index_module
+@pytest.mark.parametrize("layout", ["full", "postings", "frequent_rows"])
+def test_scores_equal_the_sparse_product(kb, fitted, monkeypatch, layout):
+    """Whichever way the term matrix is stored: whole and dense (a small base), as postings, or
+    as postings with the common terms' rows dense (a large base)."""
+    import policy_match.index as index_module
 
-        monkeypatch.setattr(index_module, "DENSE_MIN_DOCS", 10)
-        monkeypatch.setattr(index_module, "DENSE_SHARE", 20)
+    if layout == "full":
+        assert fitted.char_terms_major_.full is not None and fitted.word_terms_.full is not None
+    else:
+        monkeypatch.setattr(index_module, "FULL_DENSE_CELLS", 0)
+        if layout == "frequent_rows":
+            monkeypatch.setattr(index_module, "DENSE_MIN_DOCS", 10)
+            monkeypatch.setattr(index_module, "DENSE_SHARE", 20)
         docs, ids = documents(kb)
         fitted = RelevanceIndex().fit(docs, ids)
-        assert len(fitted.char_terms_major_.dense) and len(fitted.word_terms_.dense)
+        assert fitted.char_terms_major_.full is None and fitted.word_terms_.full is None
+        assert bool(len(fitted.char_terms_major_.dense)) == (layout == "frequent_rows")
     word_t, char_t = fitted.word_matrix_.T.tocsr(), None
     from scipy import sparse
 
@@ -203,8 +210,13 @@ def test_one_pass_query_words_equal_both_modes(kb):
              for c in json.loads((TEST_DATA / name).read_text(encoding="utf-8"))]
     profiles = [parse_profile(c["profile"]).profile for c in cases] + random_profiles(kb, 200, seed=3)
     profiles.append(parse_profile({"plans": "上市辅导备案\n\n工业互联网平台；MES、ERP上云 9610\t跨境", "industry": "灯饰"}).profile)
+    phrases = Matcher().fit(kb).query_phrases_
     for p in profiles:
         plans, others = Matcher.query_parts(p)
+        expected = tok.words(Matcher.query_text(p))
         words, whole = tok.query_words(plans, others)
-        assert words == tok.words(Matcher.query_text(p))
+        assert words == expected
         assert whole == tok.whole_words(plans)
+        # the closed-vocabulary parts from the fitted table give the very same words
+        assert tok.query_words(plans, others, phrases) == (expected, whole)
+        assert any(part in phrases for part in others) or not others or others == [p.industry]
