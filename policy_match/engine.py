@@ -304,6 +304,8 @@ class _Variants:
     bands_variants: np.ndarray  # variants of type bands with at least one band
     empty_bands: np.ndarray   # variants of type bands with no band at all
     band_value_padded: np.ndarray  # band_value and a final 0 (no band holds the base)
+    band_rows: np.ndarray     # 0 .. number of band rows - 1
+    has_base: np.ndarray      # not a fixed amount
     no_fallback: np.ndarray   # a missing base makes the amount unknown (a profile field, or no cap to fall back to)
     any_cap_field: bool
     by_type: _ByType
@@ -375,6 +377,8 @@ def _compile_variants(rows: list[tuple[Formula, float | None, Amount]], layout: 
         bands_variants=np.asarray(bands_variants, dtype=np.int64),
         empty_bands=np.asarray(empty_bands, dtype=np.int64),
         band_value_padded=np.append(band_value, 0.0),
+        band_rows=np.arange(len(band_rows), dtype=np.int64),
+        has_base=ft != _FORMULA_TYPES["fixed"],
         no_fallback=arrays["base_in_profile"] | np.isnan(arrays["fallback"]),
         any_cap_field=bool(arrays["has_cap_field"].any()),
         by_type=by_type,
@@ -387,36 +391,34 @@ def _evaluate_variants(V: _Variants, X: np.ndarray) -> tuple[np.ndarray, np.ndar
     Each formula type is computed on its own columns only; ``fmin`` with a NaN bound (no cap,
     cap field unknown) keeps the value, as the reference's ``if value > cap`` does."""
     t = V.by_type
-    b = X[:, V.base_col]
+    b = X.take(V.base_col, axis=1)
     value = np.zeros(b.shape)
     with np.errstate(invalid="ignore"):
         if len(t.fixed):
             value[:, t.fixed] = t.fixed_value
         if len(t.rate):
-            value[:, t.rate] = t.rate_value * b[:, t.rate]
+            value[:, t.rate] = t.rate_value * b.take(t.rate, axis=1)
         if len(t.per_unit):
-            value[:, t.per_unit] = t.unit_yuan * b[:, t.per_unit] * t.months / 10000
+            value[:, t.per_unit] = t.unit_yuan * b.take(t.per_unit, axis=1) * t.months / 10000
         if len(t.step):
-            bs = b[:, t.step]
+            bs = b.take(t.step, axis=1)
             value[:, t.step] = np.where(bs < t.threshold, 0.0,
                                         t.first_wan + np.floor((bs - t.threshold) / t.step_size) * t.step_wan)
-        missing = np.isnan(b)
-        if len(t.fixed):
-            missing[:, t.fixed] = False
+        missing = np.isnan(b) & V.has_base  # a fixed amount needs no base
         valid = ~(missing & V.no_fallback)
         if len(V.band_variant):
-            bb = b[:, V.band_variant]
+            bb = b.take(V.band_variant, axis=1)
             inside = (bb >= V.band_min) & (bb < V.band_max)
             n_rows = len(V.band_variant)
-            first = np.minimum.reduceat(np.where(inside, np.arange(n_rows), n_rows), V.band_starts, axis=1)
+            first = np.minimum.reduceat(np.where(inside, V.band_rows, n_rows), V.band_starts, axis=1)
             band_value = V.band_value_padded[first]  # n_rows: no band holds the base → 0
             value[:, V.bands_variants] = band_value
-            valid[:, V.bands_variants] &= ~np.isnan(band_value) | missing[:, V.bands_variants]
+            valid[:, V.bands_variants] &= ~np.isnan(band_value) | missing.take(V.bands_variants, axis=1)
         value = np.where(missing, V.fallback, value)
         value = np.fmin(value, V.cap)
         from_inputs = ~missing
         if V.any_cap_field:
-            cap_value = X[:, V.cap_col]
+            cap_value = X.take(V.cap_col, axis=1)
             from_inputs &= ~(V.has_cap_field & np.isnan(cap_value))
             value = np.fmin(value, cap_value)
         total = np.fmin(value * V.years, V.cap_total)
@@ -433,6 +435,10 @@ class _Upgrades:
     chosen: np.ndarray       # (n, K + 1) variant when upgrade j is the first met (K: none met)
     alt: np.ndarray          # (n, K, K + 1) alternative variant for pending i, met j (-1: impossible)
 
+    def __post_init__(self) -> None:
+        # the same tables as lists, for the item-by-item path (few items)
+        self.items_list, self.chosen_list, self.alt_list = self.items.tolist(), self.chosen.tolist(), self.alt.tolist()
+
 
 # -- the compiled base ------------------------------------------------------------------------
 # The per-item counts evaluate() takes: (name, which condition columns, verdict code counted).
@@ -440,6 +446,13 @@ _COUNTS = (("unmet", "all", UNMET_CODE), ("unknown", "all", UNKNOWN_CODE), ("che
            ("specific_met", "specific", MET_CODE), ("unmet_fixed", "fixed", UNMET_CODE),
            ("applicant_unmet", "applicant", UNMET_CODE), ("applicant_unknown", "applicant", UNKNOWN_CODE),
            ("scope_unmet", "scope", UNMET_CODE), ("scope_unknown", "scope", UNKNOWN_CODE))
+
+
+# of those: the unmet and the unknown counts of the item, its applicant conditions, its scope
+_UNMET_COUNTS = np.array([0, 5, 7])
+_UNKNOWN_COUNTS = np.array([1, 6, 8])
+assert [_COUNTS[k][0] for k in (*_UNMET_COUNTS, *_UNKNOWN_COUNTS)] == [
+    "unmet", "applicant_unmet", "scope_unmet", "unknown", "applicant_unknown", "scope_unknown"]
 
 
 @dataclass
@@ -691,40 +704,40 @@ def evaluate_nodes(base: CompiledBase, enc: EncodedProfiles) -> np.ndarray:
     codes[:, :3] = np.arange(3, dtype=np.int8)
     sl, col, lo, hi, negate = base.num
     if sl.stop > sl.start:
-        v = enc.X[:, col]
+        v = enc.X.take(col, axis=1)
         met = ((v >= lo) & (v <= hi)) ^ negate
         codes[:, sl] = np.where(np.isnan(v), UNKNOWN_CODE, met * MET_CODE)
     sl, col, table, negate = base.cat
     if sl.stop > sl.start:
-        ids = enc.C[:, col]
+        ids = enc.C.take(col, axis=1)
         met = table[np.arange(len(col)), ids] ^ negate
         codes[:, sl] = np.where(ids < 0, UNKNOWN_CODE, met * MET_CODE)
     sl, col, wanted, need, is_all, is_none, _is_any = base.lst
     if sl.stop > sl.start:
         have = enc.Q @ wanted
         met = np.where(is_all, have >= need, have > 0) ^ is_none
-        codes[:, sl] = np.where(enc.QK[:, col], met * MET_CODE, UNKNOWN_CODE)
+        codes[:, sl] = np.where(enc.QK.take(col, axis=1), met * MET_CODE, UNKNOWN_CODE)
     sl, rules = base.py
     for j, rule in enumerate(rules):
         for p, prof in enumerate(enc.profiles):
             codes[p, sl.start + j] = _VERDICT_CODE[_leaf(rule, prof).verdict]
     for lv in base.levels:
         if len(lv.all_children):  # AND = min: unmet if any child is, else unknown if any is, else met
-            kids = codes[:, lv.all_children]
+            kids = codes.take(lv.all_children, axis=1)
             if len(lv.all_bounds) <= REDUCEAT_MAX_RANGES:
                 codes[:, lv.all_slice] = np.minimum.reduceat(kids, lv.all_bounds[:-1], axis=1)
             else:
                 n = segment_counts(np.stack([kids == UNMET_CODE, kids == UNKNOWN_CODE]), lv.all_bounds)
                 codes[:, lv.all_slice] = np.where(n[0] > 0, UNMET_CODE, np.where(n[1] > 0, UNKNOWN_CODE, MET_CODE))
         if len(lv.any_children):  # OR = max: met if any child is, else unknown if any is, else unmet
-            kids = codes[:, lv.any_children]
+            kids = codes.take(lv.any_children, axis=1)
             if len(lv.any_bounds) <= REDUCEAT_MAX_RANGES:
                 codes[:, lv.any_slice] = np.maximum.reduceat(kids, lv.any_bounds[:-1], axis=1)
             else:
                 n = segment_counts(np.stack([kids == MET_CODE, kids == UNKNOWN_CODE]), lv.any_bounds)
                 codes[:, lv.any_slice] = np.where(n[0] > 0, MET_CODE, np.where(n[1] > 0, UNKNOWN_CODE, UNMET_CODE))
         if len(lv.not_children):
-            codes[:, lv.not_slice] = MET_CODE - codes[:, lv.not_children]
+            codes[:, lv.not_slice] = MET_CODE - codes.take(lv.not_children, axis=1)
     return codes
 
 
@@ -768,7 +781,7 @@ class Features:
 def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
     """Every item for every encoded profile."""
     codes = evaluate_nodes(base, enc)
-    cond = codes[:, base.cond_nodes]  # (P, n_columns), each item's range ends with a 'met' pad
+    cond = codes.take(base.cond_nodes, axis=1)  # (P, n_columns), each item's range ends with a 'met' pad
     if base.n_items == 0:
         empty = np.zeros((enc.X.shape[0], 0))
         return Features(empty.astype(np.int8), cond, empty, empty, empty.astype(int), empty.astype(int),
@@ -778,22 +791,22 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
     # (laid end to end), the verdict code it counts, and each item's range among them.
     C = base.counts
     running = np.zeros((codes.shape[0], len(C.nodes) + 1), dtype=np.int32)
-    np.cumsum(codes[:, C.nodes] == C.code, axis=1, dtype=np.int32, out=running[:, 1:])
-    counts = (running[:, C.ends] - running[:, C.starts]).reshape(codes.shape[0], len(_COUNTS), base.n_items)
-    (n_unmet, n_unknown, checked_met, specific_met, unmet_fixed, app_unmet, app_unknown, scope_unmet,
-     scope_unknown) = (counts[:, k] for k in range(len(_COUNTS)))
+    np.cumsum(codes.take(C.nodes, axis=1) == C.code, axis=1, dtype=np.int32, out=running[:, 1:])
+    counts = (running.take(C.ends, axis=1) - running.take(C.starts, axis=1)).reshape(codes.shape[0], len(_COUNTS), base.n_items)
+    n_unmet, _, checked_met, specific_met, unmet_fixed = (counts[:, k] for k in range(5))
     generic_met = checked_met - specific_met
-    in_scope = (scope_unmet == 0) & (scope_unknown == 0)
-    status = np.where(n_unmet > 0, UNMET_CODE, np.where(n_unknown > 0, UNKNOWN_CODE, MET_CODE)).astype(np.int8)
+    # three verdicts at once — the item's, its applicant conditions', its scope's: unmet if any
+    # is unmet, else unknown if any is unknown, else met
+    unmet_any, unknown_any = counts.take(_UNMET_COUNTS, axis=1) > 0, counts.take(_UNKNOWN_COUNTS, axis=1) > 0
+    verdicts = np.where(unmet_any, np.int8(UNMET_CODE), np.int8(MET_CODE) - unknown_any.view(np.int8))
+    status, in_scope = verdicts[:, 0], verdicts[:, 2] == MET_CODE
     with np.errstate(invalid="ignore", divide="ignore"):
         confirmation = np.where(base.n_checkable > 0, checked_met / base.n_checkable, NO_CHECKABLE_CONFIRMATION)
     # specific facts count 1, generic ones 0.5 (multiples of 0.5: the sum is exact in any order)
     evidence = np.minimum(1.0, (specific_met + 0.5 * generic_met) / 2.0)
     unmet = n_unmet
     unmet_fixed = unmet_fixed > 0
-    applicant = np.where(base.has_applicant, np.where(app_unmet > 0, UNMET_CODE,
-                                                      np.where(app_unknown > 0, UNKNOWN_CODE, MET_CODE)),
-                         -1).astype(np.int8)
+    applicant = np.where(base.has_applicant, verdicts[:, 1], np.int8(-1))
 
     high, from_inputs, cap_fallback = _amounts(base, enc, codes)
     eligible = status == MET_CODE
@@ -806,7 +819,7 @@ def evaluate(base: CompiledBase, enc: EncodedProfiles) -> Features:
     fixed = W_STATUS * strength + W_EVIDENCE * evidence
     if len(base.pointing_nodes):
         S = met_on_specific_facts(base, codes)
-        pointing_met = segment_counts((codes[:, base.pointing_nodes] == MET_CODE) & S[:, base.pointing_nodes],
+        pointing_met = segment_counts((codes.take(base.pointing_nodes, axis=1) == MET_CODE) & S.take(base.pointing_nodes, axis=1),
                                       base.pointing_bounds)
     else:
         pointing_met = np.zeros(status.shape, dtype=np.int32)
@@ -821,19 +834,19 @@ def met_on_specific_facts(base: CompiledBase, codes: np.ndarray) -> np.ndarray:
     S = base.node_informative & (codes == MET_CODE)
     for lv in base.levels:
         if len(lv.all_children):
-            kids = S[:, lv.all_children]
+            kids = S.take(lv.all_children, axis=1)
             if len(lv.all_bounds) <= REDUCEAT_MAX_RANGES:
                 S[:, lv.all_slice] = np.logical_or.reduceat(kids, lv.all_bounds[:-1], axis=1)
             else:
                 S[:, lv.all_slice] = segment_counts(kids, lv.all_bounds) > 0
         if len(lv.any_children):
-            held = codes[:, lv.any_children] == MET_CODE
+            held = codes.take(lv.any_children, axis=1) == MET_CODE
             if len(lv.any_bounds) <= REDUCEAT_MAX_RANGES:  # some branch holds, and every one that holds is specific
                 S[:, lv.any_slice] = (np.logical_or.reduceat(held, lv.any_bounds[:-1], axis=1)
-                                      & np.logical_and.reduceat(~held | S[:, lv.any_children], lv.any_bounds[:-1],
+                                      & np.logical_and.reduceat(~held | S.take(lv.any_children, axis=1), lv.any_bounds[:-1],
                                                                 axis=1))
             else:
-                n = segment_counts(np.stack([held, held & S[:, lv.any_children]]), lv.any_bounds)
+                n = segment_counts(np.stack([held, held & S.take(lv.any_children, axis=1)]), lv.any_bounds)
                 S[:, lv.any_slice] = (n[0] > 0) & (n[0] == n[1])
     return S
 
@@ -855,14 +868,14 @@ def _amounts(base: CompiledBase, enc: EncodedProfiles, codes: np.ndarray) -> tup
         return high, from_inputs, cap_fallback
     total, valid, inputs, fell_back = _evaluate_variants(base.variants, enc.X)
     money, own = base.money_items, base.money_variants
-    high[:, money] = np.where(valid[:, own], total[:, own], np.nan)
-    from_inputs[:, money] = inputs[:, own]
-    cap_fallback[:, money] = fell_back[:, own] & valid[:, own]
+    high[:, money] = np.where(valid.take(own, axis=1), total.take(own, axis=1), np.nan)
+    from_inputs[:, money] = inputs.take(own, axis=1)
+    cap_fallback[:, money] = fell_back.take(own, axis=1) & valid.take(own, axis=1)
     U = base.upgrades
     if len(U.items) and P * len(U.items) <= PYTHON_CELLS:
         _upgrades_python(U, codes, total, valid, inputs, fell_back, high, from_inputs, cap_fallback)
     elif len(U.items):
-        verdict = codes[:, U.nodes]  # (P, n, K)
+        verdict = codes.take(U.nodes, axis=1)  # (P, n, K)
         K = U.nodes.shape[1]
         is_met = verdict == MET_CODE
         any_met = is_met.any(axis=2)
@@ -889,26 +902,27 @@ def _amounts(base: CompiledBase, enc: EncodedProfiles, codes: np.ndarray) -> tup
 
 def _log1p(x: np.ndarray) -> np.ndarray:
     """``math.log1p`` elementwise (numpy's own differs in the last bit for some values), over
-    the distinct positive values only: amounts repeat a lot."""
+    the positive values only (0 elsewhere), and over the distinct ones on large arrays: amounts
+    repeat a lot."""
     out = np.zeros(x.shape)
-    positive = x > 0
-    n = int(np.count_nonzero(positive))
-    if n and n <= PYTHON_CELLS:
-        out[positive] = [math.log1p(v) for v in x[positive].tolist()]
-    elif n:
-        values, inverse = np.unique(x[positive], return_inverse=True)
-        out[positive] = np.asarray([math.log1p(v) for v in values.tolist()])[inverse]
+    flat = x.reshape(-1)
+    at = np.flatnonzero(flat > 0)
+    if len(at) <= PYTHON_CELLS:
+        out.reshape(-1)[at] = [math.log1p(v) for v in flat[at].tolist()]
+    else:
+        values, inverse = np.unique(flat[at], return_inverse=True)
+        out.reshape(-1)[at] = np.asarray([math.log1p(v) for v in values.tolist()])[inverse]
     return out
 
 
 def _upgrades_python(U: _Upgrades, codes, total, valid, inputs, fell_back, high, from_inputs, cap_fallback) -> None:
     """The same choice as the array version, item by item (few items: fewer numpy calls)."""
     K = U.nodes.shape[1]
-    chosen, alt = U.chosen.tolist(), U.alt.tolist()
+    chosen, alt = U.chosen_list, U.alt_list
     for p in range(codes.shape[0]):
         verdict_rows = codes[p, U.nodes].tolist()  # (n, K): only the upgrade rules' verdicts
         total_row, valid_row, inputs_row, fb_row = total[p], valid[p], inputs[p], fell_back[p]
-        for r, item in enumerate(U.items.tolist()):
+        for r, item in enumerate(U.items_list):
             verdicts = verdict_rows[r]
             j = next((k for k, v in enumerate(verdicts) if v == MET_CODE), K)
             pending = next((k for k, v in enumerate(verdicts[:j]) if v == UNKNOWN_CODE), None)

@@ -33,7 +33,6 @@ from .text import ChineseTokenizer, default_tokenizer
 WORD_WEIGHT = 0.6  # share of the word view in the combined score; the rest is characters
 DENSE_MIN_DOCS = 2000  # bases from this size keep their most common terms as dense rows ...
 DENSE_SHARE = 8        # ... those in at least 1/8 of the documents
-FULL_DENSE_CELLS = 2_000_000  # a view with at most this many term × document cells is kept whole, dense (16 MB)
 MATCHED_TERMS = 6
 _WHITE_SPACES = re.compile(r"\s\s+")  # as scikit-learn's character analyzer normalises
 _INDEX_FILE = "relevance-{key}.npz"
@@ -109,7 +108,6 @@ class TermMatrix:
     n_docs: int
     dense_row: np.ndarray  # term → row of ``dense``, -1 when the term is kept sparse
     dense: np.ndarray      # (n_dense_terms, n_docs), zeros where a document lacks the term
-    full: np.ndarray | None = None  # (n_terms, n_docs): every term dense, on a small base
 
     @classmethod
     def build(cls, csr: tuple[np.ndarray, np.ndarray, np.ndarray], n_docs: int) -> TermMatrix:
@@ -123,11 +121,7 @@ class TermMatrix:
         dense = np.zeros((len(frequent), n_docs))
         for r, t in enumerate(frequent.tolist()):
             dense[r, indices[indptr[t]:indptr[t + 1]]] = data[indptr[t]:indptr[t + 1]]
-        full = None
-        if len(df) * n_docs <= FULL_DENSE_CELLS:  # a small base: one gather and one sum per query
-            full = np.zeros((len(df), n_docs))
-            full[np.repeat(np.arange(len(df)), df), indices] = data
-        return cls(indptr, indices, data, n_docs, dense_row, dense, full)
+        return cls(indptr, indices, data, n_docs, dense_row, dense)
 
     def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.indptr, self.indices, self.data
@@ -152,11 +146,6 @@ def cosine_scores(query: QueryVector, m: TermMatrix) -> np.ndarray:
     cols, weights = query.indices, query.data
     if len(cols) == 0:
         return np.zeros(m.n_docs)
-    if m.full is not None:
-        # summed along the terms one row after another (a reduction over the outer axis), in
-        # ascending column order: per document the same additions, in the same order, as
-        # below; a document without the term adds 0.0, which changes no sum
-        return np.add.reduce(weights[:, None] * m.full[cols], axis=0)
     rows = m.dense_row[cols]
     if not len(m.dense) or (rows < 0).all():
         docs, products = _postings(m, cols, weights)

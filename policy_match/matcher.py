@@ -24,7 +24,7 @@ A policy's status is the best of its items'; its score is its best item's score.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -258,16 +258,18 @@ class Matcher:
         self.term_item_rows_ = [np.array(own_rows.get(w, []), dtype=np.int64) for w in self.term_vocabulary_]
         self.term_policy_rows_ = [np.array(policy_rows[w], dtype=np.int64) for w in self.term_vocabulary_]
 
-    def names_items(self, plan_words: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Per item: whether the firm's plans (their whole words) share a word particular to the
-        item itself, and whether they share one particular to its policy (any of its items')."""
-        n = len(self.pairs_)
-        own, per_policy = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-        for w in plan_words:  # a handful of the plans' words are particular to some policy
-            j = self.term_vocabulary_.get(w)
-            if j is not None:
-                own[self.term_item_rows_[j]] = True
-                per_policy[self.term_policy_rows_[j]] = True
+    def names_items(self, plan_words: Sequence[frozenset[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Per firm (the whole words of each one's plans) and item, (P, I) bool: whether the plans
+        share a word particular to the item itself, and whether they share one particular to its
+        policy (any of its items')."""
+        own = np.zeros((len(plan_words), len(self.pairs_)), dtype=bool)
+        per_policy = np.zeros_like(own)
+        for i, words in enumerate(plan_words):
+            for w in words:  # a handful of the plans' words are particular to some policy
+                j = self.term_vocabulary_.get(w)
+                if j is not None:
+                    own[i, self.term_item_rows_[j]] = True
+                    per_policy[i, self.term_policy_rows_[j]] = True
         return own, per_policy
 
     # -- query ---------------------------------------------------------------------------
@@ -362,8 +364,7 @@ class Matcher:
         applicant_ok = self.enterprise_applicant_ | (self.operator_applicant_ & (np.abs(f.applicant - 0.5) > 1))
         # advice.plans_name_item: a word particular to the item itself, or to its policy when the
         # item adds no money that the firm's own numbers do not size
-        named = [self.names_items(plan_words) for _, plan_words in segmented]
-        names_own, names_policy = np.stack([a for a, _ in named]), np.stack([b for _, b in named])
+        names_own, names_policy = self.names_items([plan_words for _, plan_words in segmented])
         sized = self.sized_by_firm_ | ~(f.potential > 0) | f.amount_cap_fallback
         names = names_own | (names_policy & sized)
         pointed = (((f.pointing_met > 0) & (relevance >= advice.SPECIFIC_RELEVANCE))

@@ -30,7 +30,9 @@ _ASCII_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*$")
 
 def normalize(text: str) -> str:
     """NFKC (full-width → half-width), lower-case Latin, collapse whitespace."""
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().lower()
+    if not unicodedata.is_normalized("NFKC", text):  # a quick check; most text already is
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.split()).lower()  # str.split's whitespace is the \s of re
 
 
 def read_synonyms(path: Path) -> dict[str, str]:
@@ -160,14 +162,16 @@ class ChineseTokenizer:
         segments text separated by a line break independently — so each of ``others`` can be
         segmented on its own, or taken from ``phrases`` (``phrase_words`` of a closed vocabulary,
         fitted once) when it is one of them."""
-        precise = self._precise.lcut(normalize(plans)) if plans else []
-        words = [w for t in precise for w in self._search_tokens(t)]
+        words: list[str] = []
+        whole: set[str] = set()
+        for token in self._precise.lcut(normalize(plans)) if plans else ():
+            search, as_whole = self._token_words(token)
+            words.extend(search)
+            whole.update(as_whole)
         for part in others:
             known = phrases.get(part) if phrases is not None else None
             words.extend(known if known is not None else self._words_cached(part))
-        clean = self._clean_token
-        whole = frozenset(w for t in precise for w in clean(t) if w is not None)
-        return words, whole
+        return words, frozenset(whole)
 
     def phrase_words(self, phrases) -> dict[str, tuple[str, ...]]:
         """``words`` of each of a fixed set of texts (sector labels, qualification names…), for
@@ -175,10 +179,12 @@ class ChineseTokenizer:
         return {text: tuple(self.words(text)) for text in dict.fromkeys(phrases)}
 
     @lru_cache(maxsize=1 << 16)  # noqa: B019 — one tokenizer per process; tokens are a bounded vocabulary
-    def _search_tokens(self, raw: str) -> tuple[str, ...]:
-        """The search-mode words one precise-mode token contributes, cleaned: its dictionary
-        sub-words (``_search_words``) and then itself."""
-        return tuple(w for t in self._search_words([raw]) if (w := self._clean_token(t)[0]) is not None)
+    def _token_words(self, raw: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What one precise-mode token contributes: its search-mode words, cleaned (its
+        dictionary sub-words, ``_search_words``, then itself), and its whole words (itself with
+        synonyms applied, and as written)."""
+        search = tuple(w for t in self._search_words([raw]) if (w := self._clean_token(t)[0]) is not None)
+        return search, tuple(w for w in self._clean_token(raw) if w is not None)
 
     @lru_cache(maxsize=1 << 16)  # noqa: B019 — one tokenizer per process; tokens are a bounded vocabulary
     def _clean_token(self, raw: str) -> tuple[str | None, str | None]:

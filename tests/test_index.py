@@ -60,23 +60,16 @@ def test_char_ngrams_equal_scikit_learns(fitted):
         assert sorted(char_ngrams(text, (1, 2))) == sorted(analyzer(text))
 
 
-@pytest.mark.parametrize("layout", ["full", "postings", "frequent_rows"])
-def test_scores_equal_the_sparse_product(kb, fitted, monkeypatch, layout):
-    """Whichever way the term matrix is stored: whole and dense (a small base), as postings, or
-    as postings with the common terms' rows dense (a large base)."""
-    import policy_match.index as index_module
+@pytest.mark.parametrize("dense", [False, True])
+def test_scores_equal_the_sparse_product(kb, fitted, monkeypatch, dense):
+    if dense:  # common terms as dense rows, as on a large base
+        import policy_match.index as index_module
 
-    if layout == "full":
-        assert fitted.char_terms_major_.full is not None and fitted.word_terms_.full is not None
-    else:
-        monkeypatch.setattr(index_module, "FULL_DENSE_CELLS", 0)
-        if layout == "frequent_rows":
-            monkeypatch.setattr(index_module, "DENSE_MIN_DOCS", 10)
-            monkeypatch.setattr(index_module, "DENSE_SHARE", 20)
+        monkeypatch.setattr(index_module, "DENSE_MIN_DOCS", 10)
+        monkeypatch.setattr(index_module, "DENSE_SHARE", 20)
         docs, ids = documents(kb)
         fitted = RelevanceIndex().fit(docs, ids)
-        assert fitted.char_terms_major_.full is None and fitted.word_terms_.full is None
-        assert bool(len(fitted.char_terms_major_.dense)) == (layout == "frequent_rows")
+        assert len(fitted.char_terms_major_.dense) and len(fitted.word_terms_.dense)
     word_t, char_t = fitted.word_matrix_.T.tocsr(), None
     from scipy import sparse
 

@@ -111,3 +111,15 @@ def test_hmm_equals_jiebas_including_ties():
         out: list[str] = []
         _hmm_cut(text, out)
         assert out == list(jieba.finalseg.cut(text)), text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from(list("　\u3000\u00a0\u2028\t\n\r\x1c ＡＢｃ１２３，。ﬁ㎡①Å"))),
+               max_size=40))
+def test_normalize_is_nfkc_with_whitespace_collapsed(text):
+    """The quick path (already NFKC, whitespace by str.split) equals NFKC, \\s+ → one space,
+    strip, lower case."""
+    import re
+    import unicodedata
+
+    assert normalize(text) == re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().lower()
