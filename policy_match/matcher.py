@@ -378,7 +378,7 @@ class Matcher:
         if len(self.pairs_):
             policy_status = np.maximum.reduceat(status, starts, axis=1)
             policy_fit = np.maximum.reduceat(fit, starts, axis=1)
-            best = live.item_live & (fit == policy_fit[:, self.item_policy_])
+            best = live.item_live & (fit == policy_fit.take(self.item_policy_, axis=1))
             policy_score = np.maximum.reduceat(np.where(best, scores, -np.inf), starts, axis=1)
         copy = len(chunk) > 1  # each result keeps its own rows, not the chunk's arrays
         for i, parsed in enumerate(chunk):

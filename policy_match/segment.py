@@ -1,15 +1,17 @@
-"""jieba's precise mode with the HMM, over a prefix table with its log-probabilities worked out once.
+"""jieba's precise mode with the HMM, over tables worked out once.
 
 ``jieba.Tokenizer.lcut(text, HMM=True)`` builds a DAG of the dictionary words starting at each
 character, then picks the most probable route backwards, taking ``log(freq) - log(total)`` of
 every edge on every call; runs of single characters that are not a word go to its HMM
-(``jieba.finalseg``). :class:`PreciseCut` does the same walk with those logarithms taken at
-construction, in one pass per block and without the intermediate DAG dict, and the same HMM
-with back-pointers instead of copied paths: the same floats
-(each edge is ``(log(freq) - log(total)) + route``, as jieba adds them), the same tie-break (the
-longer word), the same HMM — so the same words (``tests/test_segment.py`` compares it with
-jieba on every document, every query and random text). It reads the tokenizer's dictionary as
-it stands when built: build it after the dictionary is final.
+(``jieba.finalseg``, a Viterbi that copies paths and looks up four emission tables per
+character). :class:`PreciseCut` does the same with the logarithms taken at construction, one
+backward pass per block without the intermediate DAG dict, and a Viterbi with back-pointers and
+one emission lookup per character. The floats are the same (each edge is
+``(log(freq) - log(total)) + route`` and each state ``previous + transition + emission``, added
+in jieba's order), and so are the ties (the longer word; the later state letter), so the words
+are the same: ``tests/test_segment.py`` compares them with jieba's on every document, every
+query, random text and random runs of the HMM. It reads the tokenizer's dictionary as it stands
+when built: build it after the dictionary is final.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _import_jieba():
 
 jieba = _import_jieba()
 
-_ABSENT = object()
+_NO_WORD = -math.inf  # the best route from a position where no word starts, so far
 
 
 class PreciseCut:
@@ -45,11 +47,12 @@ class PreciseCut:
         tokenizer.check_initialized()
         freq = tokenizer.FREQ
         log_total = math.log(tokenizer.total)
-        # every prefix of a word → the word's log-probability, None for a prefix that is no word
+        # every prefix of a word → the word's log-probability, NaN for a prefix that is no word
         # (frequency 0): one lookup both continues the walk and prices the edge
-        self.log_prob_ = {w: (math.log(f) - log_total if f else None) for w, f in freq.items()}
+        self.log_prob_ = {w: (math.log(f) - log_total if f else math.nan) for w, f in freq.items()}
         self.unseen_log_prob_ = math.log(1) - log_total  # jieba's ``FREQ.get(w) or 1``
         self.freq_ = freq
+        self.emissions_ = hmm_emissions()
 
     def lcut(self, sentence: str) -> list[str]:
         out: list[str] = []
@@ -68,24 +71,22 @@ class PreciseCut:
         return out
 
     def _cut_block(self, s: str, out: list[str]) -> None:
-        table, unseen = self.log_prob_, self.unseen_log_prob_
+        get, unseen = self.log_prob_.get, self.unseen_log_prob_
         n = len(s)
         route_prob = [0.0] * (n + 1)
         route_end = list(range(n + 1))
         for k in range(n - 1, -1, -1):
-            best, end = None, k
+            best, end = _NO_WORD, k
             i, frag = k, s[k]
-            while i < n:
-                p = table.get(frag, _ABSENT)
-                if p is _ABSENT:
-                    break
-                if p is not None:
-                    total = p + route_prob[i + 1]
-                    if best is None or total >= best:  # ties: the later end, as max() over (prob, end)
-                        best, end = total, i
+            while (p := get(frag)) is not None:  # a prefix of some word: walk on
+                total = p + route_prob[i + 1]  # NaN for a prefix that is no word: never taken
+                if total >= best:  # ties: the later end, as max() over (prob, end)
+                    best, end = total, i
                 i += 1
+                if i == n:
+                    break
                 frag = s[k:i + 1]
-            if best is None:  # no word starts here: the character alone
+            if best == _NO_WORD:  # no word starts here: the character alone
                 best = unseen + route_prob[k + 1]
             route_prob[k], route_end[k] = best, end
         freq = self.freq_
@@ -97,32 +98,32 @@ class PreciseCut:
                 buf += s[x]
             else:
                 if buf:
-                    _flush(buf, freq, out)
+                    _flush(buf, freq, out, self.emissions_)
                     buf = ""
                 out.append(s[x:y])
             x = y
         if buf:
-            _flush(buf, freq, out)
+            _flush(buf, freq, out, self.emissions_)
 
 
-def _flush(buf: str, freq: dict[str, int], out: list[str]) -> None:
+def _flush(buf: str, freq: dict[str, int], out: list[str], emissions) -> None:
     """A run of single characters: as one, as characters when it is a word, else the HMM's words."""
     if len(buf) == 1:
         out.append(buf)
     elif not freq.get(buf):
-        _hmm_cut(buf, out)
+        _hmm_cut(buf, out, emissions)
     else:
         out.extend(buf)
 
 
-def _hmm_cut(text: str, out: list[str]) -> None:
+def _hmm_cut(text: str, out: list[str], emissions: dict[str, tuple[float, float, float, float]]) -> None:
     """``jieba.finalseg.cut``: Chinese runs through the HMM (forced splits as characters), the
     rest as jieba splits it."""
     han, skip = jieba.finalseg.re_han, jieba.finalseg.re_skip
     forced = jieba.finalseg.Force_Split_Words
-    for block in han.split(text):
+    for block in (text,) if han.fullmatch(text) else han.split(text):  # mostly one Chinese run
         if han.match(block):
-            for word in _viterbi_words(block):
+            for word in _viterbi_words(block, emissions):
                 if word in forced:
                     out.extend(word)
                 else:
@@ -131,50 +132,60 @@ def _hmm_cut(text: str, out: list[str]) -> None:
             out.extend(x for x in skip.split(block) if x)
 
 
-def _viterbi_words(s: str) -> list[str]:
+_B, _M, _E, _S = 0, 1, 2, 3
+
+
+def hmm_emissions() -> dict[str, tuple[float, float, float, float]]:
+    """Per character, its emission log-probabilities in jieba's HMM states B, M, E, S
+    (``MIN_FLOAT`` where a state's table lacks it): one lookup per character in place of four."""
+    fs = jieba.finalseg
+    emit, low = fs.emit_P, fs.MIN_FLOAT
+    return {c: tuple(emit[state].get(c, low) for state in "BMES") for c in set().union(*emit.values())}
+
+
+def _viterbi_words(s: str, emissions: dict[str, tuple[float, float, float, float]]) -> list[str]:
     """``jieba.finalseg``'s Viterbi over the states B, M, E, S and the words it reads off: the
     same sums in the same order (previous + transition + emission), the same ties (the later
     state letter, as its ``max`` over (probability, state) picks), back-pointers in place of
     copied paths."""
     fs = jieba.finalseg
-    start, trans, emit, low = fs.start_P, fs.trans_P, fs.emit_P, fs.MIN_FLOAT
-    e_b, e_m, e_e, e_s = emit["B"].get, emit["M"].get, emit["E"].get, emit["S"].get
+    start, trans, low = fs.start_P, fs.trans_P, fs.MIN_FLOAT
+    unseen = (low, low, low, low)
+    emitted = emissions.get
     t_eb, t_sb = trans["E"]["B"], trans["S"]["B"]
     t_mm, t_bm = trans["M"]["M"], trans["B"]["M"]
     t_ss, t_es = trans["S"]["S"], trans["E"]["S"]
     t_be, t_me = trans["B"]["E"], trans["M"]["E"]
-    c = s[0]
-    vb, vm, ve, vs = start["B"] + e_b(c, low), start["M"] + e_m(c, low), start["E"] + e_e(c, low), \
-        start["S"] + e_s(c, low)
-    back: list[tuple[str, str, str, str]] = []  # per position from 1: the previous state of B, M, E, S
+    eb, em, ee, es = emitted(s[0], unseen)
+    vb, vm, ve, vs = start["B"] + eb, start["M"] + em, start["E"] + ee, start["S"] + es
+    back: list[tuple[int, int, int, int]] = []  # per position from 1: the previous state of B, M, E, S
     for c in s[1:]:
-        eb, em, ee, es = e_b(c, low), e_m(c, low), e_e(c, low), e_s(c, low)
+        eb, em, ee, es = emitted(c, unseen)
         b_from_e, b_from_s = ve + t_eb + eb, vs + t_sb + eb
         m_from_m, m_from_b = vm + t_mm + em, vb + t_bm + em
         s_from_s, s_from_e = vs + t_ss + es, ve + t_es + es
         e_from_b, e_from_m = vb + t_be + ee, vm + t_me + ee
-        nb, pb = (b_from_s, "S") if b_from_s >= b_from_e else (b_from_e, "E")
-        nm, pm = (m_from_m, "M") if m_from_m >= m_from_b else (m_from_b, "B")
-        ns, ps = (s_from_s, "S") if s_from_s >= s_from_e else (s_from_e, "E")
-        ne, pe = (e_from_m, "M") if e_from_m >= e_from_b else (e_from_b, "B")
+        nb, pb = (b_from_s, _S) if b_from_s >= b_from_e else (b_from_e, _E)
+        nm, pm = (m_from_m, _M) if m_from_m >= m_from_b else (m_from_b, _B)
+        ns, ps = (s_from_s, _S) if s_from_s >= s_from_e else (s_from_e, _E)
+        ne, pe = (e_from_m, _M) if e_from_m >= e_from_b else (e_from_b, _B)
         back.append((pb, pm, pe, ps))
         vb, vm, ve, vs = nb, nm, ne, ns
-    state = "S" if vs >= ve else "E"
+    state = _S if vs >= ve else _E
     states = [state]
-    slot = {"B": 0, "M": 1, "E": 2, "S": 3}
     for pointers in reversed(back):
-        state = pointers[slot[state]]
+        state = pointers[state]
         states.append(state)
     states.reverse()
     words: list[str] = []
     begin = nexti = 0
     for i, pos in enumerate(states):
-        if pos == "B":
+        if pos == _B:
             begin = i
-        elif pos == "E":
+        elif pos == _E:
             words.append(s[begin:i + 1])
             nexti = i + 1
-        elif pos == "S":
+        elif pos == _S:
             words.append(s[i])
             nexti = i + 1
     if nexti < len(s):

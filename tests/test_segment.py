@@ -96,7 +96,7 @@ def test_hmm_equals_jiebas_including_ties():
     some states only, or not at all (then every path is -3.14e100 and ties decide)."""
     import jieba.finalseg
 
-    from policy_match.segment import _hmm_cut
+    from policy_match.segment import _hmm_cut, hmm_emissions
 
     emit = jieba.finalseg.emit_P
     known_somewhere = set().union(*emit.values())
@@ -106,10 +106,11 @@ def test_hmm_equals_jiebas_including_ties():
              [c for c in han if c not in known_somewhere][:3000], list("ab1.%"),
              *([c for c in han if c in known_somewhere and c not in emit[state]][:3000] for state in "BMES")]
     rng = random.Random(11)
+    emissions = hmm_emissions()
     for _ in range(4000):
         text = "".join(rng.choice(rng.choice(pools)) for _ in range(rng.randint(1, 9)))
         out: list[str] = []
-        _hmm_cut(text, out)
+        _hmm_cut(text, out, emissions)
         assert out == list(jieba.finalseg.cut(text)), text
 
 
