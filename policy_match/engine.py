@@ -854,8 +854,8 @@ def met_on_specific_facts(base: CompiledBase, codes: np.ndarray) -> np.ndarray:
 def row_features(f: Features, i: int, copy: bool = True) -> Features:
     """Profile ``i``'s features as 1-D arrays over items (copies unless ``copy=False``: a view
     keeps the whole chunk's arrays alive)."""
-    take = (lambda a: a[i].copy()) if copy else (lambda a: a[i])
-    return Features(*(take(getattr(f, name)) for name in Features.__dataclass_fields__))
+    rows = [getattr(f, name)[i] for name in Features.__dataclass_fields__]
+    return Features(*([r.copy() for r in rows] if copy else rows))
 
 
 def _amounts(base: CompiledBase, enc: EncodedProfiles, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

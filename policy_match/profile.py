@@ -73,6 +73,11 @@ def is_blank(value: Any) -> bool:
     """Empty cells from Excel/pandas (None, NaN, '', whitespace) mean *unknown*."""
     if value is None:
         return True
+    kind = type(value)  # the common types first, without isinstance's walk
+    if kind is str:
+        return not value.strip()
+    if kind is int or kind is bool:
+        return False
     if isinstance(value, float) and math.isnan(value):
         return True
     return bool(isinstance(value, str) and not value.strip())
@@ -118,6 +123,7 @@ SCALABLE = {"元", "美元", "人", "㎡", "亩", "公顷"}
 _NUMBER_TEXT = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)(.*)$")
 _NON_FINITE_WORDS = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _SEPARATORS = re.compile(r"[\s,_']+")  # after NFKC: 1,500 / 1，500 / 1 500
+_EXACT_INTEGER = 2**53  # integers a float holds exactly (and far from overflow)
 
 
 def _too_large() -> ValueError:
@@ -133,6 +139,8 @@ def read_quantity(value: Any, unit: str = "") -> tuple[float, str | None]:
     """
     if isinstance(value, bool):
         raise ValueError("应为数字")
+    if type(value) is int and -_EXACT_INTEGER < value < _EXACT_INTEGER:  # the common case, at once
+        return float(value), None
     if isinstance(value, numbers.Real):  # int, float and numpy's (a spreadsheet cell)
         try:
             number = float(value)
