@@ -127,13 +127,15 @@ def is_general(item: SupportItem) -> bool:
 
 
 def item_fit(status: str, *, specific_met: int, relevance: float, applicant_ok: bool, general: bool,
-             in_scope: bool = True, names_item: bool = True) -> str:
+             in_scope: bool = True, names_item: bool = True, draft: bool = False) -> str:
     """``in_scope``: a town record's town scope is met (not merely unknown); ``names_item``: the
-    firm's plans name the item (``plans_name_item``)."""
+    firm's plans name the item (``plans_name_item``); ``draft``: its record is a 征求意见稿."""
     if status == "ineligible":
         return "ruled_out"
     if not applicant_ok or not in_scope:
         return "other"  # for platform/park operators or for another town, and the profile does not say
+    if draft:
+        return "other"  # nobody can apply under a rule not shown to be issued: listed apart, with its note
     if (specific_met > 0 and relevance >= SPECIFIC_RELEVANCE) or (names_item and relevance >= RECOMMEND_RELEVANCE):
         return "recommended"
     return "general" if general else "other"

@@ -181,7 +181,9 @@ class Matcher:
         self.item_conditions_ = [[*self.extra_conditions_[p.policy_id], *it.conditions] for p, it in self.pairs_]
         # Static advice facts per item: a service open to all; which conditions point to a firm.
         self.general_ = np.array([advice.is_general(it) for _, it in self.pairs_], dtype=bool)
-        self.general_code_ = np.where(self.general_, 3, 2).astype(np.int8)  # the fit when nothing points to it
+        # Items of a 征求意见稿: never recommended nor general (advice.item_fit), no near miss
+        self.draft_item_ = np.array([p.validity.document_status == "draft" for p, _ in self.pairs_], dtype=bool)
+        self.general_code_ = np.where(self.general_ & ~self.draft_item_, 3, 2).astype(np.int8)  # nothing points to it
         self.points_to_ = {id(c): advice.can_point_to_firm(c) for conds in self.item_conditions_ for c in conds}
         # Every item's conditions, amount and ranking features as arrays (policy_match.engine).
         self.engine_ = compile_base(
@@ -368,7 +370,7 @@ class Matcher:
         sized = self.sized_by_firm_ | ~(f.potential > 0) | f.amount_cap_fallback
         names = names_own | (names_policy & sized)
         pointed = (((f.pointing_met > 0) & (relevance >= advice.SPECIFIC_RELEVANCE))
-                   | (names & (relevance >= advice.RECOMMEND_RELEVANCE)))
+                   | (names & (relevance >= advice.RECOMMEND_RELEVANCE))) & ~self.draft_item_
         fit = np.where(pointed, np.int8(4), self.general_code_)
         fit = np.where(applicant_ok & f.in_scope, fit, np.int8(2))
         fit = np.where(f.status == engine.UNMET_CODE, np.int8(1), fit) * live.item_live
@@ -530,7 +532,7 @@ class _Ranked:
         m, f = self.matcher, self.features
         candidates = np.flatnonzero(
             (f.status == engine.UNMET_CODE) & (f.potential > 0) & self.live.item_live & ~self.live.item_expired
-            & ~f.unmet_fixed & (f.applicant != engine.UNMET_CODE) & ~m.unchangeable_unmet(f))
+            & ~m.draft_item_ & ~f.unmet_fixed & (f.applicant != engine.UNMET_CODE) & ~m.unchangeable_unmet(f))
         if not len(candidates):
             return []
         worth = [0.6 * advice.money_weight(float(f.potential[r])) + 0.4 * relevance_feature(float(self.relevance[r]))

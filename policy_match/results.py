@@ -189,6 +189,7 @@ class PolicyResult:
             "status": self.status,
             "fit": self.fit,
             **_validity_keys(self.validity),
+            "document_status": p.validity.document_status,  # "draft": a 征求意见稿, never recommended
             "score": round(self.score, 4),
             "amount_wan": self.amount.to_dict() if self.amount is not None else None,
             "amount_note": self.amount_note,

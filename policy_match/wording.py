@@ -80,9 +80,11 @@ def by_fit(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def deciding_facts(policy: dict[str, Any], limit: int = 3) -> list[str]:
-    """For a policy listed apart (``other``): what would decide it — the open conditions of its
-    best items, as the matcher phrased them ("补充：上年度营业收入（需 ≥ 2000万）")."""
+    """For a policy listed apart (``other``): what would decide it — that it is only a draft, then
+    the open conditions of its best items, as the matcher phrased them ("补充：上年度营业收入（需 ≥ 2000万）")."""
     facts: list[str] = []
+    if policy.get("document_status") == "draft":
+        facts.append("征求意见稿，未见正式印发：不能据此申报，请先向主管部门确认现行规定")
     for it in policy.get("items", []):
         if it.get("fit") == "ruled_out":
             continue

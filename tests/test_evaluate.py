@@ -36,7 +36,13 @@ def test_matcher_meets_the_targets_and_beats_both_baselines(cases):
         assert ours["hard_negatives_in_top5"] < rows[baseline]["hard_negatives_in_top5"]
     # the advice layer (issue 8): what a firm is told to act on
     assert ours["recommended_precision"] >= 0.70
-    assert ours["grade2_not_recommended"] == 0  # every central policy is recommended
+    # every central policy is recommended, except a 征求意见稿: never recommended, listed apart with its note
+    from policy_match.knowledge import bundled_knowledge_base
+
+    drafts = {p.policy_id for p in bundled_knowledge_base().policies if p.validity.document_status == "draft"}
+    missed = [pid for problem in report["problems"] for pid in problem.get("grade2_not_recommended", [])]
+    assert ours["grade2_not_recommended"] == len(missed)
+    assert set(missed) <= drafts, set(missed) - drafts
     assert ours["hard_negatives_recommended"] == 0
     assert ours["near_miss_fixed_field_changes"] == 0  # never "change your sector / town / registration"
     if cases == "eval_profiles.json":
