@@ -322,6 +322,7 @@ def policy_summary(policy: PolicyRecord, day: date) -> dict[str, Any]:
         "validity": status.validity,
         "validity_note": status.note,
         "deadline": status.deadline.isoformat() if status.deadline else None,
+        "document_status": policy.validity.document_status,
         "items": [{"item_id": it.item_id, "title": it.title, "support_type": it.support_type,
                    "applicant": it.applicant, "amount_text": it.amount.text} for it in policy.items],
     }
