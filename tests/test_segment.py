@@ -124,3 +124,10 @@ def test_normalize_is_nfkc_with_whitespace_collapsed(text):
     import unicodedata
 
     assert normalize(text) == re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().lower()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec=None), max_size=40))
+def test_any_unicode_at_all(text):
+    """Emoji, control characters, lone surrogates, full-width forms, other scripts: the same words."""
+    assert CUT.lcut(text) == jieba_words(text)
