@@ -299,7 +299,9 @@ def render_results(result: dict[str, Any], *, key_prefix: str) -> None:
         # point only to the sections that follow for this firm
         below = [title for title, present in (("“差一点就能享受”", result.get("near_misses")),
                                                ("“其他可了解的政策”", groups["other"])) if present]
-        st.info("根据已填写的信息，暂无可以明确推荐的政策。补充规模、资质和发展计划后，建议会更准确"
+        fill_in = result["summary"].get("fill_in") or []
+        st.info("根据已填写的信息，暂无可以明确推荐的政策。"
+                + (f"补充{'、'.join(fill_in)}后，建议会更准确" if fill_in else "所填的规模、资质和计划没有明确指向某项政策")
                 + (f"；也可以看看下面{'和'.join(below)}。" if below else "。"))
     render_one_check_away(result)
     render_near_misses(result)

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from .amounts import evaluate_amount
 from .fields import (
     INDUSTRY_ABOVE_SCALE_WAN,
     INDUSTRY_SECTORS,
@@ -127,15 +128,16 @@ def is_general(item: SupportItem) -> bool:
 
 
 def item_fit(status: str, *, specific_met: int, relevance: float, applicant_ok: bool, general: bool,
-             in_scope: bool = True, names_item: bool = True, draft: bool = False) -> str:
+             in_scope: bool = True, names_item: bool = True, draft: bool = False, expired: bool = False) -> str:
     """``in_scope``: a town record's town scope is met (not merely unknown); ``names_item``: the
-    firm's plans name the item (``plans_name_item``); ``draft``: its record is a 征求意见稿."""
+    firm's plans name the item (``plans_name_item``); ``draft``: its record is a 征求意见稿;
+    ``expired``: it has ended at the date (shown only when expired policies are asked for)."""
     if status == "ineligible":
         return "ruled_out"
     if not applicant_ok or not in_scope:
         return "other"  # for platform/park operators or for another town, and the profile does not say
-    if draft:
-        return "other"  # nobody can apply under a rule not shown to be issued: listed apart, with its note
+    if draft or expired:
+        return "other"  # nobody can apply under a rule not issued, or ended: listed apart, with its note
     if (specific_met > 0 and relevance >= SPECIFIC_RELEVANCE) or (names_item and relevance >= RECOMMEND_RELEVANCE):
         return "recommended"
     return "general" if general else "other"
@@ -441,12 +443,13 @@ def _changed(profile: Profile, changes: list[Change], year: int) -> Profile:
     return profile.model_copy(update=update)
 
 
-def _changes_suffice(result: ItemResult, profile: Profile, changes: list[Change]) -> bool:
-    """Re-check the item on the changed profile: every condition no longer unmet (a 新升规 reward
-    for firms that entered the directory in 2021–2022 is out of reach of a firm that 升规 now)."""
+def _changes_suffice(result: ItemResult, profile: Profile, changes: list[Change]) -> Profile | None:
+    """The changed profile when, re-checked on it, every condition of the item is no longer unmet
+    (a 新升规 reward for firms that entered the directory in 2021–2022 is out of reach of a firm
+    that 升规 now); None otherwise."""
     after = _changed(profile, changes, result.validity.as_of.year)
-    return all(c.condition.rule is None or rule_verdict(c.condition.rule, after) != UNMET
-               for c in result.conditions)
+    ok = all(c.condition.rule is None or rule_verdict(c.condition.rule, after) != UNMET for c in result.conditions)
+    return after if ok else None
 
 
 def money_weight(high: float | None) -> float:
@@ -465,7 +468,7 @@ def near_miss(result: ItemResult, profile: Profile, *, relevance_weight: float,
         return None
     unmet = [c for c in result.conditions if c.verdict == UNMET]
     if not unmet or any(c.condition.kind == "applicant" or c.condition.clause in {"申报主体", "适用范围"} or
-                        c.condition.rule is None for c in unmet):
+                        c.condition.rule is None or c.condition.past_period for c in unmet):
         return None
     changes: list[Change] = []
     closeness = 1.0
@@ -484,18 +487,24 @@ def near_miss(result: ItemResult, profile: Profile, *, relevance_weight: float,
         closeness *= best[1]
     # the same change asked by two conditions counts once
     unique = list({(c.field, str(c.needed)): c for c in changes}.values())
-    if len(unique) > MAX_CHANGES or not _changes_suffice(result, profile, unique):
+    after = _changes_suffice(result, profile, unique) if len(unique) <= MAX_CHANGES else None
+    if after is None:
         return None
+    # ordered by the worth on the firm's own figures (the matcher's best-first bound relies on
+    # it); what it says is the amount once the gap is closed (30万 of interest at 50% is 15万,
+    # not the 10万 the firm's 20万 would give)
     worth = 0.6 * money_weight(result.potential_high) + 0.4 * relevance_weight
+    reached = evaluate_amount(result.item.amount, after, eligible=True)
+    potential = reached.high if reached is not None and reached.high else result.potential_high
     title = result.item.title
     when = result.validity.deadline_warning or (f"有效期至 {result.validity.deadline.isoformat()}"
                                                 if result.validity.deadline else "")
     # "即可申请" only when nothing else is left open; otherwise say that checks remain
     still_open = any(c.verdict == UNKNOWN for c in result.conditions)
     then = "满足后还需核实其他条件" if still_open else "即可申请"
-    summary = (f"{title}：{'；'.join(c.text for c in unique)}，{then}，最高 {num(result.potential_high)}万"
+    summary = (f"{title}：{'；'.join(c.text for c in unique)}，{then}，最高 {num(potential)}万"
                + (f"（{when}）" if when else ""))
-    return NearMiss(result.policy.policy_id, result.item_id, title, result.potential_high, tuple(unique),
+    return NearMiss(result.policy.policy_id, result.item_id, title, potential, tuple(unique),
                     summary, closeness, closeness * worth, result.relevance)
 
 
@@ -518,10 +527,25 @@ def one_check_away(result: ItemResult) -> CheckAway | None:
                      tuple(result.item.how_to_apply.materials), result.item.department or result.policy.department)
 
 
-def summary_text(counts: dict[str, int], money: Money) -> str:
+def fill_in(profile: Profile) -> tuple[str, ...]:
+    """The facts advice leans on that the profile leaves blank: its size (revenue, employees or
+    whether it is 规上), its titles (an empty list says "none", which is an answer) and its plans."""
+    missing = []
+    if profile.annual_revenue_wan is None and profile.employees is None and profile.above_scale is None:
+        missing.append("企业规模")
+    if profile.qualifications is None:
+        missing.append("资质")
+    if not profile.plans:
+        missing.append("发展计划")
+    return tuple(missing)
+
+
+def summary_text(counts: dict[str, int], money: Money, fill_in: tuple[str, ...] = ()) -> str:
     n = counts.get("recommended", 0)
     if n == 0:
-        return ("根据已填写的信息，暂无可以明确推荐的政策；补充企业规模、资质和发展计划后可获得更准确的建议。"
+        advice_more = (f"补充{'、'.join(fill_in)}后可获得更准确的建议。" if fill_in else
+                       "所填的规模、资质和计划没有明确指向某项政策。")
+        return ("根据已填写的信息，暂无可以明确推荐的政策；" + advice_more
                 + (f"另有 {counts.get('general', 0)} 项普遍适用的服务。" if counts.get("general") else ""))
     parts = [f"推荐申报 {n} 项政策"]
     if money.high > 0:

@@ -218,7 +218,7 @@ class Matcher:
         unchangeable = []
         for conds, (_, it) in zip(self.item_conditions_, self.pairs_, strict=True):
             unchangeable += [c.rule is None or c.kind == "applicant" or c.clause in {"申报主体", "适用范围"}
-                             or c.rule.fields_used() <= advice.FIXED_FIELDS for c in conds]
+                             or c.past_period or c.rule.fields_used() <= advice.FIXED_FIELDS for c in conds]
             unchangeable += [True] * (it.applicant in _APPLICANT_TEXT) + [False]  # 申报主体, then the padding
         self.unchangeable_col_ = np.array(unchangeable, dtype=bool)
         self.live_cache_: dict[tuple[date, bool], _LiveSet] = {}
@@ -374,6 +374,8 @@ class Matcher:
         fit = np.where(pointed, np.int8(4), self.general_code_)
         fit = np.where(applicant_ok & f.in_scope, fit, np.int8(2))
         fit = np.where(f.status == engine.UNMET_CODE, np.int8(1), fit) * live.item_live
+        # shown with include_expired, an ended item is never to act on nor in the money: other at most
+        fit = np.where(live.item_expired & (fit > 2), np.int8(2), fit)
         self._one_per_exclusive_group(fit, f.pointing_met, relevance)
         status = np.where(live.item_live, f.status, -1)
         starts = self.policy_starts_[:-1]
@@ -386,7 +388,7 @@ class Matcher:
         for i, parsed in enumerate(chunk):
             if not len(self.pairs_):
                 yield MatchResult(as_of=day, profile=parsed.profile, policies=[], warnings=list(parsed.warnings),
-                                  summary=_summary([], []))
+                                  summary=_summary([], [], parsed.profile))
                 continue
             shown = np.flatnonzero(policy_status[i] >= 0)
             pf, ps = policy_fit[i, shown], policy_score[i, shown]
@@ -523,7 +525,7 @@ class _Ranked:
 
     def summary(self) -> Summary:
         recommended = [it for rec in self.recommended() for it in rec.items]
-        return _summary([FIT_NAMES[f] for f in self.order_fits], recommended)
+        return _summary([FIT_NAMES[f] for f in self.order_fits], recommended, self.profile)
 
     def near_misses(self) -> list[NearMiss]:
         """advice.near_miss over the ruled-out items that could be one (a vectorised pre-check of
@@ -561,10 +563,11 @@ class _Ranked:
         return out
 
 
-def _summary(policy_fits: list[str], recommended: list[ItemResult]) -> Summary:
+def _summary(policy_fits: list[str], recommended: list[ItemResult], profile: Profile) -> Summary:
     counts = advice.counts_by_fit(policy_fits)
     money = advice.headline_money(recommended)
-    return Summary(counts, money, advice.summary_text(counts, money))
+    fill_in = advice.fill_in(profile)
+    return Summary(counts, money, advice.summary_text(counts, money, fill_in), fill_in)
 
 
 def _applicant_ok(item: SupportItem, results: list[ConditionResult]) -> bool:

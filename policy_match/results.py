@@ -323,9 +323,11 @@ class Summary:
     counts: dict[str, int]
     money: Money
     text: str
+    fill_in: tuple[str, ...] = ()  # what the profile leaves blank that would sharpen the advice
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{fit: self.counts.get(fit, 0) for fit in FITS}, "amount_wan": self.money.to_dict(), "text": self.text}
+        return {**{fit: self.counts.get(fit, 0) for fit in FITS}, "amount_wan": self.money.to_dict(), "text": self.text,
+                "fill_in": list(self.fill_in)}
 
 
 class MatchResult:

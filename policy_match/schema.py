@@ -135,6 +135,9 @@ class Condition(_Strict):
     check: str | None = None  # what an advisor should verify when the rule cannot decide
     source: str = Field(min_length=4)
     clause: str | None = None  # short pointer to the clause (文号 and item)
+    # a fact of a period already over (interest paid in 2024-05…2025-04): the rule may rule the
+    # firm out, but no near miss asks it to change what can no longer be changed
+    past_period: bool = False
 
 
 class Band(_Strict):
