@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +25,7 @@ from .io import MAX_PROFILE_BYTES, STATUS_ZH, InputError, profile_from_json, rea
 from .knowledge import POLICY_DIR, load_directory
 from .matcher import default_matcher, parse_as_of
 from .profile import ProfileError
+from .tables import clip
 from .wording import amount_range, by_fit, deadline_warnings, deciding_facts, money_lines, validity_line
 
 app = cli_zh.ChineseTyper(
@@ -70,7 +72,7 @@ def match(
             data = profile_from_json(stdin.read(MAX_PROFILE_BYTES + 1), "标准输入")
         else:
             data = read_profile_file(profile)
-        day = parse_as_of(as_of)
+        day = _as_of_day(as_of)
         result = default_matcher().match(data, as_of=day, include_expired=include_expired, top=top)
     except ProfileError as exc:
         _fail("企业画像字段有误：" + "；".join(p.line() for p in exc.problems))
@@ -137,6 +139,14 @@ def _print_table(out: dict) -> None:
             console.print(f"  另有 {len(groups['other']) - 8} 项（见 JSON 输出）")
     if groups["ruled_out"]:
         console.print(f"暂不符合：{len(groups['ruled_out'])} 项（JSON 输出中有逐条原因）")
+
+
+def _as_of_day(as_of: str | None) -> date:
+    """The --as-of option as a date, or a message naming the option (not the Python name)."""
+    try:
+        return parse_as_of(as_of)
+    except ValueError:
+        raise InputError(f"--as-of “{clip(str(as_of))}”：日期应为 YYYY-MM-DD（如 2026-12-01）") from None
 
 
 VERDICT_MARK = {"met": "✔", "unmet": "✘", "unknown": "?"}
@@ -210,7 +220,7 @@ def batch(
     from .tables import open_table, os_error_text
 
     try:
-        day = parse_as_of(as_of)
+        day = _as_of_day(as_of)
         if engine is Engine.dask:
             check_output_path(output, directory=True, inputs=[infile])
         else:
@@ -347,7 +357,7 @@ def alerts(
     from . import visits as vs
 
     try:
-        day = parse_as_of(as_of)
+        day = _as_of_day(as_of)
         town_name = al.normalise_town(town)
         if output is not None:
             if output.suffix.lower() != ".xlsx":

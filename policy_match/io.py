@@ -40,7 +40,15 @@ from .profile import FieldProblem, Profile
 from .results import ItemResult, NearMiss
 from .schema import PolicyRecord
 from .sources import ranked
-from .tables import COLUMN_ALIASES, TEMPLATE_NOTE_COLUMNS, InputError, InputRow, map_header, open_table
+from .tables import (
+    COLUMN_ALIASES,
+    TEMPLATE_NOTE_COLUMNS,
+    InputError,
+    InputRow,
+    map_header,
+    open_table,
+    os_error_text,
+)
 from .wording import FIT_ZH, STATUS_ZH, VALIDITY_ZH
 
 MAX_BATCH_BYTES = 50 * 1024 * 1024
@@ -56,8 +64,31 @@ def read_profile_file(path: str | Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             raw = fh.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
-        raise InputError(f"无法读取文件 {path}: {exc.strerror}") from None
+        raise InputError(f"无法读取文件 {path}：{os_error_text(exc, reading=True)}") from None
     return profile_from_json(raw, str(path))
+
+
+# What Python's JSON reader says, in Chinese (its messages are English; the position is given apart).
+_JSON_ERRORS = (
+    ("Expecting property name enclosed in double quotes", "键名应放在英文双引号内"),
+    ("Expecting value", "此处应有一个值"),
+    ("Expecting ',' delimiter", "缺少逗号"),
+    ("Expecting ':' delimiter", "缺少冒号"),
+    ("Extra data", "JSON 结束后还有多余内容"),
+    ("Unterminated string", "文本缺少结尾的英文双引号"),
+    ("Invalid control character", "文本中有不允许的控制字符（如未转义的换行）"),
+    ("Invalid \\escape", "无效的反斜杠转义"),
+    ("Invalid \\uXXXX escape", "无效的 \\u 转义"),
+)
+_JSON_KINDS = {list: "数组（列表）", str: "文本", int: "数字", float: "数字", bool: "是/否", type(None): "空值（null）"}
+
+
+def json_error_text(message: str) -> str:
+    """A JSON reader's message in Chinese; one not in the table becomes a general phrase."""
+    for english, chinese in _JSON_ERRORS:
+        if message.startswith(english):
+            return chinese
+    return "格式错误"
 
 
 def _json_int(text: str) -> int | str:
@@ -92,11 +123,11 @@ def profile_from_json(raw: bytes | str, where: str) -> dict[str, Any]:
     try:
         data = json.loads(text, parse_int=_json_int, parse_float=_json_float, parse_constant=str)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: 不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）") from None
+        raise InputError(f"{where}: 不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{json_error_text(exc.msg)}）") from None
     except RecursionError:
         raise InputError(f"{where}: JSON 嵌套层数过深；企业画像应为一层 {{\"字段\": 值}}") from None
     if not isinstance(data, dict):
-        raise InputError(f"{where}: 企业画像应为 JSON 对象（{{\"字段\": 值}}），实际是 {type(data).__name__}")
+        raise InputError(f"{where}: 企业画像应为 JSON 对象（{{\"字段\": 值}}），实际是{_JSON_KINDS.get(type(data), '其他值')}")
     return data
 
 

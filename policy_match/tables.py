@@ -191,12 +191,16 @@ _OS_ERRORS = {"ENOSPC": "磁盘空间不足", "EACCES": "没有写入权限", "E
               "EROFS": "只读文件系统", "EISDIR": "是目录", "ENOTDIR": "上级不是目录", "EDQUOT": "超出磁盘配额"}
 
 
-def os_error_text(exc: OSError) -> str:
+_READ_ERRORS = {"ENOENT": "文件不存在", "EACCES": "没有读取权限", "EPERM": "没有读取权限", "EISDIR": "这是一个文件夹，不是文件"}
+
+
+def os_error_text(exc: OSError, *, reading: bool = False) -> str:
     """An OSError in Chinese, without the path (the caller names the file it meant)."""
     import errno
 
     name = errno.errorcode.get(exc.errno or 0, "")
-    return _OS_ERRORS.get(name) or exc.strerror or type(exc).__name__
+    text = (_READ_ERRORS.get(name) if reading else None) or _OS_ERRORS.get(name)
+    return text or ("无法读取" if reading else "无法写入") + (f"（错误码 {name}）" if name else "")
 
 
 def preview_columns(columns: list[object], shown: int = 8, each: int = 20) -> str:
@@ -474,7 +478,7 @@ def _binary(source: Path | bytes) -> IO[bytes]:
     try:
         return open(source, "rb")  # noqa: SIM115 - closed by the reader
     except OSError as exc:
-        raise InputError(f"无法读取 {source}：{exc.strerror}") from None
+        raise InputError(f"无法读取 {source}：{os_error_text(exc, reading=True)}") from None
 
 
 def open_csv(source: Path | bytes, filename: str) -> TableReader:

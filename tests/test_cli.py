@@ -86,8 +86,25 @@ def test_non_object_json(tmp_path, payload, fragment):
 
 
 def test_missing_file_and_bad_date(tmp_path):
-    assert_clean_failure(run_cli("match", str(tmp_path / "nope.json")), "无法读取")
-    assert_clean_failure(run_cli("match", str(write_json(tmp_path, PROFILE)), "--as-of", "2026/11/27"), "as_of")
+    assert_clean_failure(run_cli("match", str(tmp_path / "nope.json")), "文件不存在")
+    assert_clean_failure(run_cli("match", str(tmp_path)), "这是一个文件夹")
+    assert_clean_failure(run_cli("match", str(write_json(tmp_path, PROFILE)), "--as-of", "2026/11/27"),
+                         "--as-of “2026/11/27”：日期应为 YYYY-MM-DD")
+
+
+def test_broken_json_and_a_list_are_told_in_chinese(tmp_path):
+    """Python's JSON reader speaks English; the message names the line, the column and the fault in Chinese."""
+    broken = tmp_path / "broken.json"
+    broken.write_text('{\n  name: "某公司"}', encoding="utf-8")
+    proc = run_cli("match", str(broken))
+    assert_clean_failure(proc, "第 2 行第 3 列：键名应放在英文双引号内")
+    assert "Expecting" not in proc.stderr
+    for text, fault in (('{"a": 1,}', "键名应放在英文双引号内"), ('{"a": 1} x', "多余内容"), ('{"a": "x', "缺少结尾"),
+                        ('{"a" 1}', "缺少冒号"), ('{"a": }', "此处应有一个值")):
+        broken.write_text(text, encoding="utf-8")
+        assert_clean_failure(run_cli("match", str(broken)), fault)
+    broken.write_text("[1, 2]", encoding="utf-8")
+    assert_clean_failure(run_cli("match", str(broken)), "实际是数组（列表）")
 
 
 def test_empty_profile_runs(tmp_path):
