@@ -243,8 +243,14 @@ def policy_amount(items: list[ItemResult], fit: str) -> tuple[PolicyAmount | Non
     recommended items; any other, the items not ruled out)."""
     tier = [it for it in items if (it.fit == "recommended" if fit == "recommended" else it.fit != "ruled_out")]
     counted = [it for it in tier if it.counts_for_firm and it.amount is not None and it.amount.high is not None]
-    others = [it for it in items if it not in counted and it.amount is not None and it.amount.high is not None
-              and it.status != "ineligible"]
+    estimated: list[ItemResult] = []
+    if fit == "recommended" and any(not it.amount.cap_fallback for it in counted):
+        # as the headline does: an item that can only be estimated by its cap is left out of a
+        # sum that has items priced on the firm's own figures (and named in the note)
+        estimated = [it for it in counted if it.amount.cap_fallback]
+        counted = [it for it in counted if not it.amount.cap_fallback]
+    others = [it for it in items if it not in counted and it not in estimated and it.amount is not None
+              and it.amount.high is not None and it.status != "ineligible"]
     if not counted:
         if fit == "ruled_out" and any(it.amount is not None and it.amount.high is not None for it in items):
             return PolicyAmount(0, 0), None
@@ -257,10 +263,11 @@ def policy_amount(items: list[ItemResult], fit: str) -> tuple[PolicyAmount | Non
         a = it.amount
         low += a.low
         high += a.high
-    note = None
+    notes = [f"{it.item.title}只能按上限 {num(it.amount.high)}万 估算，未计入" for it in estimated]
     if others:
-        note = "仅计适合本企业的事项；" + "、".join(it.item.title for it in others[:3]) + (" 等" if len(others) > 3 else "") + "未计入"
-    return PolicyAmount(low, high), note
+        notes.append("仅计适合本企业的事项；" + "、".join(it.item.title for it in others[:3])
+                     + (" 等" if len(others) > 3 else "") + "未计入")
+    return PolicyAmount(low, high), "；".join(notes) or None
 
 
 _APPLICANT_ZH = {"enterprise": "其他情形的企业", "platform": "平台运营方", "park_operator": "园区运营方",

@@ -386,3 +386,17 @@ def test_a_fact_of_a_past_period_rules_out_but_is_never_a_near_miss():
     result = Matcher().fit(_rate_record(past_period=True)).match(firm, as_of=AS_OF)
     assert result.policies[0].status == "ineligible"
     assert result.near_misses == []
+
+
+def test_a_policy_row_and_the_headline_count_money_alike():
+    """南头: the 电商扶持 row sums what the headline counts (the 5万 first-listing award) and names
+    the executives' reward that only its 50万 cap could estimate — not 最高 55 beside a headline of 5."""
+    firm = {"name": "中山市南头某电器有限公司", "town": "南头", "sector": "制造业", "annual_revenue_wan": "1.2亿",
+            "employees": 150, "cross_border_ecommerce": "是", "cross_border_sales_usd_wan": 120,
+            "plans": "做跨境电商独立站和直播", "above_scale": "是"}
+    out = match(firm, as_of=AS_OF).to_dict()
+    row = next(p for p in out["results"] if p["policy_id"] == "zs-nantou-ecommerce")
+    assert row["fit"] == "recommended"
+    assert row["amount_wan"]["high"] == out["summary"]["amount_wan"]["high"] == 5
+    assert "只能按上限 50万 估算，未计入" in row["amount_note"]
+    assert any("只能按上限 50万 估算" in n for n in out["summary"]["amount_wan"]["not_counted"])
