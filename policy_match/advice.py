@@ -161,14 +161,28 @@ def sized_by_firm(item: SupportItem) -> bool:
             and a.formula.base in PROFILE_FIELDS)
 
 
-def distinct_terms(item_words: list[set[str]], policy_ids: list[str], max_policies: int = DISTINCT_POLICY_DF
-                   ) -> list[frozenset[str]]:
-    """Per item, the words of its title and keywords that at most ``max_policies`` policies use."""
+def distinct_terms(item_words: list[set[str]], policy_ids: list[str], max_policies: int = DISTINCT_POLICY_DF,
+                   town_scopes: list[frozenset[str]] | None = None) -> list[frozenset[str]]:
+    """Per item, the words of its title and keywords that at most ``max_policies`` policies use.
+    With ``town_scopes`` (each item's policy's towns; empty for a city-wide one), an item of a
+    town record counts only the policies a firm of those towns can see — the city-wide ones and
+    those of a town it shares: "新药" names 翠亨新区's two drug measures for a 翠亨 firm although
+    火炬开发区's industrial measures use it too."""
+    scopes = town_scopes or [frozenset()] * len(policy_ids)
     used_by: dict[str, set[str]] = {}
-    for words, pid in zip(item_words, policy_ids, strict=True):
+    scope_of: dict[str, frozenset[str]] = {}
+    for words, pid, towns in zip(item_words, policy_ids, scopes, strict=True):
+        scope_of[pid] = towns
         for w in words:
             used_by.setdefault(w, set()).add(pid)
-    return [frozenset(w for w in words if len(used_by[w]) <= max_policies) for words in item_words]
+
+    def seen_with(w: str, towns: frozenset[str]) -> int:
+        if not towns:
+            return len(used_by[w])
+        return sum(1 for q in used_by[w] if not scope_of[q] or scope_of[q] & towns)
+
+    return [frozenset(w for w in words if seen_with(w, towns) <= max_policies)
+            for words, towns in zip(item_words, scopes, strict=True)]
 
 
 def one_per_exclusive_group(items: list[ItemResult]) -> list[ItemResult]:
@@ -225,6 +239,7 @@ def headline_money(items: list[ItemResult]) -> Money:
             continue
         priced.append(it)
     entitled = pending = up_to = 0.0
+    up_to_items = 0
     for it in _counted(priced):
         a = it.amount
         value = a.plausible_high
@@ -234,7 +249,8 @@ def headline_money(items: list[ItemResult]) -> Money:
             pending += value
         else:
             up_to += value
-    return Money(entitled, pending, up_to, tuple(not_counted))
+            up_to_items += value > 0
+    return Money(entitled, pending, up_to, tuple(not_counted), up_to_items)
 
 
 def policy_amount(items: list[ItemResult], fit: str) -> tuple[PolicyAmount | None, str | None]:
@@ -560,7 +576,9 @@ def summary_text(counts: dict[str, int], money: Money, fill_in: tuple[str, ...] 
             parts.append(f"条件已满足、可以预期的约 {num(money.entitled)} 万元")
         if money.pending > 0:
             parts.append(f"核实条件后可得的约 {num(money.pending)} 万元")
-        if money.up_to > 0:
+        if money.up_to > 0 and money.up_to_items > 1:  # ceilings of several awards, each judged on its own
+            parts.append(f"竞争性奖补 {money.up_to_items} 项、各项上限合计 {num(money.up_to)} 万元")
+        elif money.up_to > 0:
             parts.append(f"竞争性奖补最高可争取 {num(money.up_to)} 万元")
     else:
         parts.append("所推荐事项的金额未公开或需补充数据后估算")

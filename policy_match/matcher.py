@@ -243,7 +243,8 @@ class Matcher:
             return hit
 
         item_terms = advice.distinct_terms([{w for text in (it.title, *it.keywords) for w in terms(text)}
-                                            for _, it in self.pairs_], [p.policy_id for p, _ in self.pairs_])
+                                            for _, it in self.pairs_], [p.policy_id for p, _ in self.pairs_],
+                                           town_scopes=[frozenset(p.town_scope) for p, _ in self.pairs_])
         by_policy: dict[str, frozenset[str]] = {}
         for (p, _), t in zip(self.pairs_, item_terms, strict=True):
             by_policy[p.policy_id] = by_policy.get(p.policy_id, frozenset()) | t

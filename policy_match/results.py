@@ -304,6 +304,7 @@ class Money:
     pending: float = 0.0
     up_to: float = 0.0
     not_counted: tuple[str, ...] = ()
+    up_to_items: int = 0  # how many competitive awards ``up_to`` adds up (each one's own ceiling)
 
     @property
     def low(self) -> float:
@@ -315,7 +316,8 @@ class Money:
 
     def to_dict(self) -> dict[str, Any]:
         return {"low": num(self.low), "high": num(self.high), "entitled": num(self.entitled),
-                "pending_checks": num(self.pending), "up_to": num(self.up_to), "not_counted": list(self.not_counted)}
+                "pending_checks": num(self.pending), "up_to": num(self.up_to), "up_to_items": self.up_to_items,
+                "not_counted": list(self.not_counted)}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,10 @@ def money_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"条件已满足、可以预期：{fmt_wan(money['entitled'])}")
     if money.get("pending_checks"):
         lines.append(f"核实条件后可得：{fmt_wan(money['pending_checks'])}")
-    if money.get("up_to"):
+    if money.get("up_to") and (money.get("up_to_items") or 0) > 1:
+        lines.append(f"竞争性奖补 {money['up_to_items']} 项，各项上限合计：{fmt_wan(money['up_to'])}"
+                     "（各项评审择优，以核定为准）")
+    elif money.get("up_to"):
         lines.append(f"竞争性奖补，最高可争取：{fmt_wan(money['up_to'])}（以评审核定为准）")
     for title in money.get("not_counted") or []:
         lines.append(f"未计入合计：{title}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -216,7 +217,11 @@ def test_headline_money_counts_recommended_items_only_and_splits_its_kinds():
     assert all(not it.amount.cap_fallback for it in counted if it.amount.plausible_high)
     out = result.to_dict()["summary"]
     assert out["amount_wan"]["low"] == money.entitled and out["amount_wan"]["high"] == money.high
-    assert "竞争性奖补最高可争取" in out["text"]
+    # several competitive awards: their ceilings are added up and the text says so, never "最高可争取" their sum
+    assert out["amount_wan"]["up_to_items"] == money.up_to_items >= 2
+    assert f"竞争性奖补 {money.up_to_items} 项、各项上限合计" in out["text"] and "最高可争取" not in out["text"]
+    one = advice.summary_text({"recommended": 1}, replace(money, up_to_items=1))
+    assert "竞争性奖补最高可争取" in one
 
 
 def test_entitlements_the_firm_meets_are_what_it_can_count_on():

@@ -82,7 +82,8 @@ def test_brief_lists_the_recommended_policies_with_amount_validity_department(br
     pilot = next(r for r in body if r.cells[0].text.startswith("中小企业数字化转型城市试点资金"))
     assert pilot.cells[3].text == "2026-12-31 截止，还剩 34 天"
     text = all_text(doc)
-    assert result["summary"]["text"] in text and "竞争性奖补，最高可争取" in text
+    assert result["summary"]["text"] in text
+    assert result["summary"]["amount_wan"]["up_to_items"] == 2 and "竞争性奖补 2 项，各项上限合计" in text
 
 
 def test_brief_near_misses_materials_contacts_notes(brief, result):
