@@ -209,6 +209,11 @@ class Matcher:
         for row, (_, it) in enumerate(self.pairs_):
             if self.sized_by_firm_[row]:
                 self.sizing_rows_.setdefault(it.amount.formula.base, []).append(row)
+        # ... unless a live item's conditions still read that figure (实缴注册资本 for 总部企业)
+        self.condition_rows_: dict[str, list[int]] = {}
+        for row, conds in enumerate(self.item_conditions_):
+            for name in {f for c in conds if c.rule is not None for f in c.rule.fields_used()}:
+                self.condition_rows_.setdefault(name, []).append(row)
         # Exclusive groups (alternatives within a policy): a group id per item, -1 for none.
         groups: dict[tuple[str, str], int] = {}
         self.item_group_ = np.array([groups.setdefault((p.policy_id, it.exclusive_group), len(groups))
@@ -342,7 +347,7 @@ class Matcher:
         ended_inputs = {}
         if not include_expired:
             for name, rows in self.sizing_rows_.items():
-                if not item_live[rows].any():
+                if not item_live[rows].any() and not item_live[self.condition_rows_.get(name, [])].any():
                     titles = list(dict.fromkeys(self.pairs_[r][1].title for r in rows))
                     ended_inputs[name] = (f"填写了{PROFILE_FIELDS[name].label}，但按它计算金额的"
                                           f"{'、'.join(titles[:3])}{'等' if len(titles) > 3 else ''}在基准日已结束，"

@@ -171,6 +171,8 @@ def _requirement_text(rule: Rule) -> str:
         return f"需具有 {'、'.join(target)} 之一"
     if op == "has_all":
         return f"需具有 {'、'.join(target)}"
+    if name == "qualifications":
+        return f"需未获 {'、'.join(target)}"
     return f"不能具有 {'、'.join(target)}"
 
 
@@ -203,19 +205,28 @@ def evaluate_rule(rule: Rule, profile: Profile) -> RuleResult:
     if rule.all is not None:
         if UNMET in verdicts:
             bad = [c for c in children if c.verdict == UNMET]
-            return RuleResult(UNMET, "；".join(c.reason for c in bad), tuple(h for c in bad for h in c.hints), fields)
+            return RuleResult(UNMET, _joined(bad, "；"), _hints(bad), fields)
         if UNKNOWN in verdicts:
             unk = [c for c in children if c.verdict == UNKNOWN]
-            return RuleResult(UNKNOWN, "；".join(c.reason for c in unk), tuple(h for c in unk for h in c.hints), fields)
-        return RuleResult(MET, "；".join(c.reason for c in children), (), fields)
+            return RuleResult(UNKNOWN, _joined(unk, "；"), _hints(unk), fields)
+        return RuleResult(MET, _joined(children, "；"), (), fields)
     # any
     if MET in verdicts:
         good = next(c for c in children if c.verdict == MET)
         return RuleResult(MET, good.reason, (), fields)
     if UNKNOWN in verdicts:
         unk = [c for c in children if c.verdict == UNKNOWN]
-        return RuleResult(UNKNOWN, " 或 ".join(c.reason for c in unk), tuple(h for c in unk for h in c.hints)[:2], fields)
-    return RuleResult(UNMET, "；".join(c.reason for c in children), tuple(h for c in children for h in c.hints)[:2], fields)
+        return RuleResult(UNKNOWN, _joined(unk, " 或 "), _hints(unk)[:2], fields)
+    return RuleResult(UNMET, _joined(children, "；"), _hints(children)[:2], fields)
+
+
+def _joined(results: list[RuleResult], separator: str) -> str:
+    """The parts' reasons, each once (two branches on one field say the same: "首次升规年份 2019年 ≠ 2023年")."""
+    return separator.join(dict.fromkeys(r.reason for r in results))
+
+
+def _hints(results: list[RuleResult]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(h for r in results for h in r.hints))
 
 
 def rule_verdict(rule: Rule, profile: Profile) -> str:

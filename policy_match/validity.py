@@ -150,7 +150,8 @@ def _unknown_note(v: Validity, as_of: date, department: str | None, contact: Con
         parts.append(f"有效期至 {v.end}，但起始日期未能确认")
     years = _intake_years(v)
     if years:
-        parts.append(f"最近一次申报通知为{years[-1]}年，{as_of.year}年的申报通知未见")
+        # "issued in 2025", not "for 2025": a 2025 notice may be the call for 2026年度
+        parts.append(f"最近一次申报通知发布于{years[-1]}年，{as_of.year}年内未见新的申报通知")
     dated = sorted(v.evidence, key=lambda e: date_bounds(e.date)[0])
     if dated:
         last = dated[-1]

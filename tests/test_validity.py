@@ -49,7 +49,7 @@ def test_only_an_old_intake_means_ended_and_says_which_years():
     assert "仅见2022年申报通知" in s.note and "2023年以来未见" in s.note
     # last year's call may simply not have been repeated yet: unknown, saying so
     s = record_validity(record({"intakes": [2022, 2025]}), AS_OF)
-    assert s.validity == "unknown" and "最近一次申报通知为2025年" in s.note
+    assert s.validity == "unknown" and "最近一次申报通知发布于2025年，2026年内未见新的申报通知" in s.note
     # a call this year: current
     s = record_validity(record({"intakes": [2025, 2026]}), AS_OF)
     assert s.validity == "current"
