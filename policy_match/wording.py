@@ -102,6 +102,7 @@ def deciding_facts(policy: dict[str, Any], limit: int = 3) -> list[str]:
 
 
 def deadline_warnings(results: list[dict[str, Any]]) -> list[str]:
-    """"政策简称：2026-12-31 截止，还剩 30 天" for every shown policy with a deadline close by."""
+    """"政策简称：2026-12-31 截止，还剩 30 天" for every recommended policy with a deadline close by
+    (a policy listed apart keeps its deadline on its own line, not in the firm's alerts)."""
     return [f"{r.get('short_title') or r['title']}：{r['deadline_warning']}"
-            for r in results if r.get("deadline_warning") and r.get("fit") != "ruled_out"]
+            for r in results if r.get("deadline_warning") and r.get("fit") == "recommended"]

@@ -405,3 +405,16 @@ def test_a_policy_row_and_the_headline_count_money_alike():
     assert row["amount_wan"]["high"] == out["summary"]["amount_wan"]["high"] == 5
     assert "只能按上限 50万 估算，未计入" in row["amount_note"]
     assert any("只能按上限 50万 估算" in n for n in out["summary"]["amount_wan"]["not_counted"])
+
+
+def test_deadline_alerts_are_for_what_the_firm_is_told_to_act_on():
+    """The 数转城市试点 closes 2026-12-31: the lighting maker it is recommended to is alerted; a
+    studio that filled in almost nothing, for which it is only listed apart, is not."""
+    from policy_match.wording import deadline_warnings
+
+    maker = match(MAKER, as_of=AS_OF).to_dict()["results"]
+    studio = match({"name": "某设计工作室", "employees": 2}, as_of=AS_OF).to_dict()["results"]
+    pilot = "中小企业数字化转型城市试点资金"
+    assert any(p["fit"] != "recommended" and p.get("deadline_warning") for p in studio)
+    assert not any(pilot in w for w in deadline_warnings(studio))
+    assert deadline_warnings(maker) == [f"{pilot}：2026-12-31 截止，还剩 30 天"]  # not the ruled-out 高端装备
