@@ -150,6 +150,9 @@ def _as_of_day(as_of: str | None) -> date:
 
 
 VERDICT_MARK = {"met": "✔", "unmet": "✘", "unknown": "?"}
+# characters of a date, an amount or a Latin word: a line is not broken between two of them
+_UNBROKEN = "0123456789.-%/:abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_NO_LINE_START = "，。；：、）」』”’！？》"  # closing marks stay with the text before them
 
 
 def _print_bullets(console: Console, lines: list[str]) -> None:
@@ -161,8 +164,19 @@ def _print_bullets(console: Console, lines: list[str]) -> None:
         rows, row = [], ""
         for ch in line:
             if cell_len(row + ch) > width:
-                rows.append(row)
-                row = ""
+                # a date, number or Latin word is not cut ("2026-03" / "-17"): its start moves on;
+                # a closing mark ("，", "）") takes the character before it along to the next line
+                run = len(row) - len(row.rstrip(_UNBROKEN)) if ch in _UNBROKEN else 0
+                if ch in _NO_LINE_START:  # with any closing marks already at the row's end ("）；")
+                    run = len(row) - len(row.rstrip(_NO_LINE_START)) + 1
+                if 0 < run < len(row) and run <= 16:
+                    rows.append(row[:-run])
+                    row = row[-run:]
+                else:
+                    rows.append(row)
+                    row = ""
+            if ch == " " and not row:
+                continue  # no line starts with the space it broke at
             row += ch
         rows.append(row)
         for k, part in enumerate(rows):

@@ -328,3 +328,23 @@ def test_table_wraps_chinese_text_without_stranding_marks_or_bullets(tmp_path):
     table = "\n".join(line for line in lines if line.startswith("│"))
     checks = re.findall(r"需人工核实：(\S{6})", table)
     assert all(table.count(c) == 1 for c in checks)
+
+
+def test_bullets_keep_dates_whole_and_never_start_a_line_with_a_closing_mark():
+    from rich.console import Console
+
+    from policy_match.cli import _NO_LINE_START, _print_bullets
+
+    console = Console(width=40, record=True, file=io.StringIO())
+    texts = ["中小企业数字化转型城市试点资金：2026-12-31 截止，还剩 30 天，请尽快向市工信局报送材料",
+             "核实：核实企业入驻的园区符合第六条的面积和配套要求；补充：所在镇街（需为 南头镇 之一）",
+             "补充：计划固定资产投资（需 ≥ 1000万）；核实：按付息凭证核实通知所列期间实际支付的利息"]
+    for width in range(30, 60):
+        console = Console(width=width, record=True, file=io.StringIO())
+        _print_bullets(console, texts)
+        lines = console.export_text().splitlines()
+        body = [line[4:] for line in lines]
+        assert all(_display_width(line) <= width for line in lines), width
+        assert not any(b and b[0] in _NO_LINE_START for b in body), (width, lines)
+        assert not any(b.startswith(" ") for b in body)
+        assert "2026-12-31" in "".join(b for b in body) and "1000万" in "".join(body)
