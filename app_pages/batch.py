@@ -68,7 +68,8 @@ if uploaded is not None:
             else:
                 st.caption(md(note))
         if batch.ignored_columns:
-            st.warning("以下列不是可识别的字段，已忽略：" + md(preview_columns(batch.ignored_columns, shown=15)))
+            st.warning("以下列不是可识别的字段，不参与匹配，内容原样写入企业汇总的“原表其他列”："
+                       + md(preview_columns(batch.ignored_columns, shown=15)))
         if batch.problems:
             st.warning(f"{len({p[0] for p in batch.problems})} 行无法读取（见匹配后的“校验失败”），其他行照常匹配。")
         recognised = "、".join(field_label(f) for f in dict.fromkeys(batch.column_map.values()))

@@ -73,15 +73,15 @@ def process_chunk(rows: list[InputRow], as_of: date, include_expired: bool = Fal
             for p in exc.problems:
                 errors.append((r.row, name, field_label(p.field), "" if p.value is None else str(p.value)[:200], p.message))
             continue
-        valid.append((r.row, parsed.profile, [*r.warnings, *parsed.warnings]))
+        valid.append((r.row, parsed.profile, [*r.warnings, *parsed.warnings], r.extras))
     summaries: list[tuple] = []
     details: list[tuple] = []
     kept = [] if keep_results else None
     towns = TownTotals()
-    results = matcher.match_many((p for _, p, _ in valid), as_of=as_of, include_expired=include_expired)
-    for (row, profile, warnings), result in zip(valid, results, strict=True):
+    results = matcher.match_many((p for _, p, _, _ in valid), as_of=as_of, include_expired=include_expired)
+    for (row, profile, warnings, extras), result in zip(valid, results, strict=True):
         result.warnings[:0] = warnings
-        summary = summary_row(row, profile, result)
+        summary = summary_row(row, profile, result, extras)
         towns.add(summary)
         summaries.append(tuple(summary.get(c) for c in SUMMARY_COLUMNS))
         details.extend(detail_rows(row, profile, result))
@@ -204,7 +204,7 @@ def batch_notes(stats: BatchStats, reader: TableReader | None = None, ignored: l
         ("匹配基准日", stats.as_of.isoformat()),
         ("成功匹配企业数", stats.matched),
         ("校验失败行数", stats.failed_rows),
-        ("忽略的列", "、".join(clip(c, 30) for c in ignored[:30]) or "无"),
+        ("未参与匹配的列（内容写入企业汇总“原表其他列”）", "、".join(clip(c, 30) for c in ignored[:30]) or "无"),
     ]
     lines += [("读取说明", note) for note in stats.notes]
     lines.append(("说明", "金额单位为万元，只计入“推荐申报”的事项：“可以预期”为条件均已满足的定额或全额支持；"

@@ -252,7 +252,8 @@ def batch(
     for note in reader.notes:
         typer.echo(f"提示：{note}", err=True)
     if reader.ignored_columns:
-        typer.echo(f"提示：忽略无法识别的列 {_preview(reader.ignored_columns)}", err=True)
+        typer.echo(f"提示：无法识别的列 {_preview(reader.ignored_columns)} 不参与匹配，内容原样写入企业汇总的“原表其他列”",
+                   err=True)
     from tqdm import tqdm
 
     from .batch import stream_batch

@@ -84,14 +84,15 @@ def _prepare_out_dir(out_dir: Path) -> dict[str, Path]:
 
 def run_partition(frame: Any, index: int, first_row: int, header: list[str], fields: dict[int, str],
                   as_of: date, include_expired: bool, out_dirs: dict[str, str],
-                  units: dict[int, str] | None = None) -> tuple[int, int, int, TownTotals]:
+                  units: dict[int, str] | None = None,
+                  kept: dict[int, str] | None = None) -> tuple[int, int, int, TownTotals]:
     """On a worker: one input partition → one part file per table. Returns (rows, matched, failed
     rows, town totals). ``units``: the header's units by column (``ColumnMap.units``)."""
     import pyarrow.parquet as pq
 
     from .outputs import arrow_schema
 
-    columns = ColumnMap(header, fields, [], dict(units or {}))
+    columns = ColumnMap(header, fields, [], dict(units or {}), [], dict(kept or {}))
     writers = {t: pq.ParquetWriter(Path(out_dirs[t]) / f"part-{index:05d}.parquet", arrow_schema(cols), compression="zstd")
                for t, cols in TABLES.items()}
     rows_in = matched = 0
@@ -171,7 +172,7 @@ def run_dask(source: Path, out_dir: Path, *, as_of: date, include_expired: bool 
     for note in columns.notes:
         log(note)
     if columns.ignored:
-        log(f"忽略无法识别的列 {'、'.join(clip(c, 20) for c in columns.ignored[:10])}")
+        log(f"无法识别的列 {'、'.join(clip(c, 20) for c in columns.ignored[:10])} 不参与匹配，内容原样写入企业汇总的“原表其他列”")
     out_dirs = {t: str(p) for t, p in _prepare_out_dir(Path(out_dir)).items()}
     if scheduler:
         client = Client(scheduler)
@@ -191,7 +192,7 @@ def run_dask(source: Path, out_dir: Path, *, as_of: date, include_expired: bool 
         parts = ddf.to_delayed()
         fields = dict(columns.fields)
         tasks = [dask.delayed(run_partition)(part, i, offsets[i], header, fields, as_of, include_expired, out_dirs,
-                                             dict(columns.units))
+                                             dict(columns.units), dict(columns.kept))
                  for i, part in enumerate(parts)]
         counts = dask.compute(*tasks)
         _write_towns(counts, Path(out_dirs["镇街汇总"]))

@@ -141,9 +141,11 @@ class BatchInput:
     problems: list[tuple] = field(default_factory=list)  # rows that could not be read, ERROR_COLUMNS order
     row_warnings: dict[int, tuple[str, ...]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # how the file was read (encoding, skipped sheets)
+    row_extras: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # the bureau's own columns
 
     def input_rows(self) -> list[InputRow]:
-        rows = [InputRow(row, raw, self.row_warnings.get(row, ())) for row, raw in self.rows]
+        rows = [InputRow(row, raw, self.row_warnings.get(row, ()), None, self.row_extras.get(row, ()))
+                for row, raw in self.rows]
         rows += [InputRow(p[0], {}, (), p) for p in self.problems]
         return sorted(rows, key=lambda r: r.row)
 
@@ -155,7 +157,7 @@ def read_batch(data: bytes | Path, filename: str, *, max_rows: int | None = MAX_
         raise InputError(f"文件过大（{len(data) / 1048576:.1f} MB，上限 {max_bytes // 1048576} MB），请拆分后上传")
     reader = open_table(data, filename, max_rows=max_rows)
     try:
-        rows, problems, warnings = [], [], {}
+        rows, problems, warnings, extras = [], [], {}, {}
         for r in reader.rows:
             if r.problem is not None:
                 problems.append(r.problem)
@@ -163,9 +165,11 @@ def read_batch(data: bytes | Path, filename: str, *, max_rows: int | None = MAX_
             rows.append((r.row, r.values))
             if r.warnings:
                 warnings[r.row] = r.warnings
+            if r.extras:
+                extras[r.row] = r.extras
     finally:
         reader.close()
-    return BatchInput(rows, reader.column_map, reader.ignored_columns, problems, warnings, reader.notes)
+    return BatchInput(rows, reader.column_map, reader.ignored_columns, problems, warnings, reader.notes, extras)
 
 
 def read_table(data: bytes, filename: str) -> pd.DataFrame:
@@ -251,8 +255,10 @@ def run_batch(batch: BatchInput, *, as_of: date | str | None = None, include_exp
     return out
 
 
-def summary_row(row: int, profile: Profile, result: MatchResult) -> dict[str, Any]:
-    """One firm's line: what it is advised to act on and the money it may plausibly count."""
+def summary_row(row: int, profile: Profile, result: MatchResult,
+                extras: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """One firm's line: what it is advised to act on and the money it may plausibly count, and
+    the bureau's own columns of its row (``extras``) as they were written."""
     summary, money = result.summary, result.summary.money
     recommended = result.recommended()
     soon = [f"{p.policy.short_title or p.policy.title}：{p.validity.deadline_warning}"
@@ -274,6 +280,7 @@ def summary_row(row: int, profile: Profile, result: MatchResult) -> dict[str, An
         "差一点就能享受": "；".join(n.summary for n in result.near_misses[:2]),
         "建议": summary.text,
         "提示": "；".join(result.warnings),
+        "原表其他列": "；".join(f"{header}：{text}" for header, text in extras),
     }
 
 
@@ -284,7 +291,7 @@ def _num(x: float) -> float | int:
 
 SUMMARY_COLUMNS = ["行号", "企业名称", "统一社会信用代码", "所在镇街", "推荐申报政策数", "普遍适用服务数", "其他可了解政策数",
                    "可以预期(万元)", "核实后可得(万元)", "竞争性最高可争取(万元)", "推荐政策", "临近截止", "只差人工核实",
-                   "差一点就能享受", "建议", "提示"]
+                   "差一点就能享受", "建议", "提示", "原表其他列"]
 DETAIL_COLUMNS = ["行号", "企业名称", "政策排名", "政策编号", "政策名称", "推荐等级", "有效性", "有效期说明", "截止日期",
                   "事项编号", "支持事项", "结论", "金额性质", "可以预期(万元)", "最高可得(万元)", "金额计算", "不满足的条件",
                   "待确认的条件", "下一步", "主管部门", "联系方式", "来源"]

@@ -158,6 +158,7 @@ INPUT_SUFFIXES = CSV_SUFFIXES | XLSX_SUFFIXES | PARQUET_SUFFIXES
 
 MAX_COLUMNS = 500  # a firm list has a few dozen; more is a broken or hostile file
 MAX_CELL_CHARS = 32_767  # Excel's own limit per cell
+MAX_KEPT_CHARS = 200  # of a column kept for the output (走访人, 备注): enough to recognise it
 CSV_MAX_FIELD = 16 * 1024 * 1024  # the csv module's hard stop; longer cells fail the whole file
 ENCODING_SAMPLE_BYTES = 1024 * 1024
 ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8（带 BOM）", "gb18030": "GB18030（兼容 GBK）",
@@ -219,6 +220,7 @@ class InputRow(NamedTuple):
     values: dict[str, Any]
     warnings: tuple[str, ...] = ()
     problem: tuple | None = None
+    extras: tuple[tuple[str, str], ...] = ()  # (header, text) of the bureau's own columns, kept for the output
 
 
 @dataclass
@@ -228,6 +230,7 @@ class ColumnMap:
     ignored: list[str]
     units: dict[int, str] = field(default_factory=dict)  # column position → the unit its numbers are in
     notes: list[str] = field(default_factory=list)  # how the header was read (units converted, repeats)
+    kept: dict[int, str] = field(default_factory=dict)  # column position → header of a column not read but kept
 
 
 def map_header(header: list[object]) -> ColumnMap:
@@ -245,14 +248,17 @@ def map_header(header: list[object]) -> ColumnMap:
     notes: list[str] = []
     ignored: list[str] = []
     first_column: dict[str, str] = {}
+    kept: dict[int, str] = {}
     for i, name in enumerate(names):
         key, note = header_field(name)
         if key is None:
             if name:
                 ignored.append(name)
+                kept[i] = name  # the bureau's own column (走访人, 备注): not matched, written back as it is
             continue
         if key in first_column:
             ignored.append(name)
+            kept[i] = name
             notes.append(f"“{clip(name, 20)}”列与“{clip(first_column[key], 20)}”列都是{PROFILE_FIELDS[key].label}，"
                          "只读取了前一列")
             continue
@@ -268,7 +274,7 @@ def map_header(header: list[object]) -> ColumnMap:
             "文件中没有可识别的列：表头应为模板中的中文列名（如 企业名称、所在镇街、上年度营业收入（万元））"
             f"或字段名（如 name, town, annual_revenue_wan），实际表头为：{preview_columns(names) or '（空）'}"
         )
-    return ColumnMap(names, fields, ignored, units, notes)
+    return ColumnMap(names, fields, ignored, units, notes, kept)
 
 
 def _example(unit: str, key: str) -> str:
@@ -362,7 +368,11 @@ def build_row(row: int, cells: list[Any] | tuple, columns: ColumnMap) -> InputRo
         name = values.get("name")
         name = clip(name, 60) if isinstance(name, str) and len(name) <= MAX_CELL_CHARS else f"第{row}行"
         return InputRow(row, {}, tuple(warnings), (row, name, *problem))
-    return InputRow(row, values, tuple(warnings))
+    extras = []
+    for i, header in columns.kept.items():
+        if i < width and not _blank(value := normalise_cell(cells[i])):
+            extras.append((header, clip(str(value).replace("\x00", ""), MAX_KEPT_CHARS)))
+    return InputRow(row, values, tuple(warnings), None, tuple(extras))
 
 
 def _ragged_problem(row: int, line: int, cells: list[str], columns: ColumnMap) -> InputRow | None:
@@ -670,10 +680,11 @@ def open_parquet(source: Path | bytes, filename: str, batch_rows: int = 2_000) -
         if f.schema_arrow.names != header:
             raise InputError(f"{clip(s, 80)} 的列与第一个文件不同：分区文件应有相同的列")
     columns = map_header(header)
-    wanted = [columns.header[i] for i in sorted(columns.fields)]
-    positions = sorted(columns.fields)
-    local = ColumnMap(wanted, {n: columns.fields[i] for n, i in enumerate(positions)}, columns.ignored,
-                      {n: columns.units[i] for n, i in enumerate(positions) if i in columns.units})
+    positions = sorted([*columns.fields, *columns.kept])
+    wanted = [columns.header[i] for i in positions]
+    local = ColumnMap(wanted, {n: columns.fields[i] for n, i in enumerate(positions) if i in columns.fields},
+                      columns.ignored, {n: columns.units[i] for n, i in enumerate(positions) if i in columns.units},
+                      [], {n: columns.kept[i] for n, i in enumerate(positions) if i in columns.kept})
 
     def rows() -> Iterator[InputRow]:
         row = 1

@@ -494,6 +494,8 @@ def read_parts(folder: Path) -> pa.Table:
 def test_dask_engine_equals_local_engine(tmp_path):
     pytest.importorskip("distributed")
     firms = [*many_firms(60), {"name": "坏数据", "town": "火星镇", "annual_revenue_wan": "-3"}, *many_firms(40)]
+    for k, firm in enumerate(firms[::7]):  # the bureau's own column, kept through both engines
+        firm["走访人"] = f"专员{k}"
     parts = tmp_path / "firms"
     parts.mkdir()
     fields = list(dict.fromkeys(k for r in firms for k in r))
@@ -513,6 +515,8 @@ def test_dask_engine_equals_local_engine(tmp_path):
         expected, got = pq.read_table(path), read_parts(out_dir / table)
         assert got.schema.equals(expected.schema) and got.equals(expected), table
     assert read_parts(out_dir / "校验失败").column("行号").to_pylist() == [62, 62]
+    kept = read_parts(out_dir / "企业汇总").column("原表其他列").to_pylist()
+    assert kept[0] == "走访人：专员0" and kept[1] == "" and sum(bool(v) for v in kept) == 15
 
 
 @pytest.mark.slow

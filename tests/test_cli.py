@@ -157,11 +157,15 @@ def test_batch_csv_encodings(tmp_path, encoding):
     proc = run_cli("batch", str(src), "-o", str(out), "--as-of", "2026-11-27")
     assert proc.returncode == 0, proc.stderr
     assert "2 家企业已匹配，1 行校验失败" in proc.stdout
-    assert "忽略无法识别的列 备注" in proc.stderr
+    assert "无法识别的列 备注 不参与匹配，内容原样写入企业汇总的“原表其他列”" in proc.stderr
     book = read_book(out)
     assert set(book) == {"企业汇总", "镇街汇总", "政策明细", "校验失败", "说明"}
     names = [row[1] for row in book["企业汇总"][1:]]
     assert names == ["甲灯饰", "乙电商"]
+    # the bureau's own column is written back with its firm, not lost
+    header = list(book["企业汇总"][0])
+    kept = {row[1]: row[header.index("原表其他列")] for row in book["企业汇总"][1:]}
+    assert kept == {"甲灯饰": "备注：重点走访", "乙电商": None}
     errors = book["校验失败"][1:]
     assert {(r[0], r[2]) for r in errors} == {(4, "所在镇街"), (4, "上年度营业收入")}  # labels, not codes
     details = book["政策明细"]
