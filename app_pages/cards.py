@@ -301,7 +301,7 @@ def render_results(result: dict[str, Any], *, key_prefix: str) -> None:
                                                ("“其他可了解的政策”", groups["other"])) if present]
         fill_in = result["summary"].get("fill_in") or []
         st.info("根据已填写的信息，暂无可以明确推荐的政策。"
-                + (f"补充{'、'.join(fill_in)}后，建议会更准确" if fill_in else "所填的规模、资质和计划没有明确指向某项政策")
+                + (f"补充{'、'.join(fill_in)}后，建议会更准确" if fill_in else "所填信息暂未指向可以直接申报的政策")
                 + (f"；也可以看看下面{'和'.join(below)}。" if below else "。"))
     render_one_check_away(result)
     render_near_misses(result)

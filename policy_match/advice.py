@@ -283,7 +283,9 @@ def policy_amount(items: list[ItemResult], fit: str) -> tuple[PolicyAmount | Non
     if others:
         notes.append("仅计适合本企业的事项；" + "、".join(it.item.title for it in others[:3])
                      + (" 等" if len(others) > 3 else "") + "未计入")
-    return PolicyAmount(low, high), "；".join(notes) or None
+    # a recommended policy priced only by caps: shown as such, as the headline leaves it out
+    only_caps = fit == "recommended" and all(it.amount.cap_fallback for it in counted)
+    return PolicyAmount(low, high, cap_estimate=only_caps), "；".join(notes) or None
 
 
 _APPLICANT_ZH = {"enterprise": "其他情形的企业", "platform": "平台运营方", "park_operator": "园区运营方",
@@ -510,6 +512,10 @@ def near_miss(result: ItemResult, profile: Profile, *, relevance_weight: float,
         closeness *= best[1]
     # the same change asked by two conditions counts once
     unique = list({(c.field, str(c.needed)): c for c in changes}.values())
+    deadline = result.validity.deadline
+    if deadline is not None and deadline.year <= result.validity.as_of.year and any(
+            PROFILE_FIELDS[c.field].label.startswith("上年度") for c in unique if c.field in PROFILE_FIELDS):
+        return None  # last year's figure changes only with next year's accounts, after this window closes
     after = _changes_suffice(result, profile, unique) if len(unique) <= MAX_CHANGES else None
     if after is None:
         return None
@@ -567,7 +573,7 @@ def summary_text(counts: dict[str, int], money: Money, fill_in: tuple[str, ...] 
     n = counts.get("recommended", 0)
     if n == 0:
         advice_more = (f"补充{'、'.join(fill_in)}后可获得更准确的建议。" if fill_in else
-                       "所填的规模、资质和计划没有明确指向某项政策。")
+                       "所填信息暂未指向可以直接申报的政策。")
         return ("根据已填写的信息，暂无可以明确推荐的政策；" + advice_more
                 + (f"另有 {counts.get('general', 0)} 项普遍适用的服务。" if counts.get("general") else ""))
     parts = [f"推荐申报 {n} 项政策"]

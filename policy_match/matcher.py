@@ -352,7 +352,10 @@ class Matcher:
                     ended_inputs[name] = (f"填写了{PROFILE_FIELDS[name].label}，但按它计算金额的"
                                           f"{'、'.join(titles[:3])}{'等' if len(titles) > 3 else ''}在基准日已结束，"
                                           "未列出（可选择显示已过期的政策查看）")
-        out = _LiveSet(live, item_live, item_expired, ended_inputs)
+        starts = self.policy_starts_[:-1]
+        policy_ended = (np.logical_and.reduceat(item_expired | ~item_live, starts) & np.logical_or.reduceat(item_live, starts)
+                        if len(self.pairs_) else np.zeros(0, dtype=bool))
+        out = _LiveSet(live, item_live, item_expired, ended_inputs, policy_ended)
         if len(self.live_cache_) > 64:
             self.live_cache_.clear()
         self.live_cache_[(day, include_expired)] = out
@@ -398,7 +401,8 @@ class Matcher:
                 continue
             shown = np.flatnonzero(policy_status[i] >= 0)
             pf, ps = policy_fit[i, shown], policy_score[i, shown]
-            order = shown[np.lexsort((shown, -ps, pf == 1, pf != 4))]
+            # recommended first, ruled out last; within a tier, an ended policy (include_expired) after the rest
+            order = shown[np.lexsort((shown, -ps, live.policy_ended[shown], pf == 1, pf != 4))]
             take = (lambda a, i=i: a[i].copy()) if copy else (lambda a, i=i: a[i])
             ranked = _Ranked(self, parsed.profile, day, live, order, top, engine.row_features(f, i, copy),
                              take(scores), take(relevance), take(fit), take(names), take(applicant_ok),
@@ -445,6 +449,7 @@ class _LiveSet:
     item_live: np.ndarray     # (items,) bool: shown at this date
     item_expired: np.ndarray  # (items,) bool: shown (include_expired) though expired
     ended_inputs: dict[str, str]  # profile field → why the money it sizes is not shown (all ended)
+    policy_ended: np.ndarray  # (policies,) bool: shown (include_expired) with every shown item ended
 
 
 class _Ranked:
@@ -617,7 +622,9 @@ def _item_hints(results: list[ConditionResult], status: str) -> list[str]:
     hints: list[str] = []
     for r in results:
         if r.verdict == wanted:
-            for h in r.hints or (f"需满足：{r.condition.text}",):
+            # a fact of a period already over is not something to reach: say what it was measured on
+            past = (f"未满足：{r.condition.text}（所列期间已过，无法补足）",) if r.condition.past_period else ()
+            for h in past or r.hints or (f"需满足：{r.condition.text}",):
                 if h not in hints:
                     hints.append(h)
     return hints[:3]

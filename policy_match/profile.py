@@ -273,9 +273,9 @@ class Profile(BaseModel):
             if meta.maximum is not None and meta.maximum <= 10 and not meta.minimum <= number <= meta.maximum:
                 raise ValueError(f"应为 {meta.minimum:g}–{meta.maximum:g} 之间的整数")
             if meta.minimum is not None and number < meta.minimum:
-                raise ValueError(f"不能小于 {meta.minimum:g}{meta.unit}")
+                raise ValueError(f"不能小于 {_plain(meta.minimum)}{meta.unit}")
             if meta.maximum is not None and number > meta.maximum:
-                raise ValueError(f"超出合理范围（不能大于 {meta.maximum:g}{meta.unit}，请检查单位）")
+                raise ValueError(f"超出合理范围（不能大于 {_plain(meta.maximum)}{meta.unit}，请检查单位）")
             return number
         if meta.kind == "list":
             items = value if isinstance(value, (list, tuple, set)) else LIST_SPLIT.split(str(value))
@@ -317,6 +317,8 @@ class Profile(BaseModel):
     def _qualifications(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
+        if value and all(raw.strip().lower() in NO_QUALIFICATION_WORDS for raw in value):
+            return []  # "无" / "暂无" on a form: none held, which is an answer
         out: list[str] = []
         for raw in value:
             name = raw.replace('"', "“", 1).replace('"', "”", 1) if '"' in raw else raw
@@ -422,6 +424,14 @@ def parse_profile(data: Any) -> ProfileParse:
 
 
 PLANS_INDEXED_CHARS = 20_000
+
+
+NO_QUALIFICATION_WORDS = frozenset({"无", "暂无", "没有", "无资质", "无认定", "none", "n/a", "/", "-", "—"})
+
+
+def _plain(x: float) -> str:
+    """A bound as people write it: 100,000,000 rather than 1e+08."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
 
 
 def _clip(text: str, limit: int = 30) -> str:

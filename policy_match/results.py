@@ -156,11 +156,14 @@ class PolicyAmount:
     low: float
     high: float
     note: str | None = None
+    cap_estimate: bool = False  # every counted item could only be put at its cap (not in the headline)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"low": num(self.low), "high": num(self.high)}
         if self.note:
             out["note"] = self.note
+        if self.cap_estimate:
+            out["basis"] = "cap_estimate"
         return out
 
 

@@ -32,6 +32,8 @@ def amount_range(amount: dict[str, Any] | None, unit: str = " 万元") -> str:
         return "按现有信息暂无可计入金额"
     if low >= high:
         return fmt_wan(high, unit)
+    if amount.get("basis") == "cap_estimate":  # not in the headline: said so beside the figure
+        return f"按上限估算 最高 {fmt_wan(high, unit)}（未计入合计）"
     if low <= 0:
         return f"最高 {fmt_wan(high, unit)}"
     return f"{fmt_wan(low, '')}–{fmt_wan(high, unit)}"
@@ -83,9 +85,12 @@ def by_fit(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def deciding_facts(policy: dict[str, Any], limit: int = 3) -> list[str]:
-    """For a policy listed apart (``other``): what would decide it — that it is only a draft, then
+    """For a policy listed apart (``other``): what would decide it — that it has ended or is only a draft, then
     the open conditions of its best items, as the matcher phrased them ("补充：上年度营业收入（需 ≥ 2000万）")."""
     facts: list[str] = []
+    if policy.get("validity") == "expired":  # shown only when asked for: say first that it has ended
+        note = (policy.get("validity_note") or "有效期已过").removeprefix("已结束：").removeprefix("已结束")
+        facts.append(f"已结束（{note if len(note) <= 40 else note[:40] + '…'}），不能再申报")
     if policy.get("document_status") == "draft":
         facts.append("征求意见稿，未见正式印发：不能据此申报，请先向主管部门确认现行规定")
     for it in policy.get("items", []):

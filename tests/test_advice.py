@@ -48,7 +48,7 @@ def test_a_firm_that_filled_everything_in_is_not_asked_to_fill_it_in():
     result = match(shop, as_of=AS_OF)
     assert result.summary.counts["recommended"] == 0
     assert result.summary.fill_in == ()
-    assert "补充" not in result.summary.text and "没有明确指向某项政策" in result.summary.text
+    assert "补充" not in result.summary.text and "暂未指向可以直接申报的政策" in result.summary.text
     assert match({**shop, "plans": None}, as_of=AS_OF).summary.fill_in == ("发展计划",)
 
 
@@ -418,3 +418,52 @@ def test_deadline_alerts_are_for_what_the_firm_is_told_to_act_on():
     assert any(p["fit"] != "recommended" and p.get("deadline_warning") for p in studio)
     assert not any(pilot in w for w in deadline_warnings(studio))
     assert deadline_warnings(maker) == [f"{pilot}：2026-12-31 截止，还剩 30 天"]  # not the ruled-out 高端装备
+
+
+def test_a_past_period_condition_is_not_offered_as_something_to_reach():
+    from policy_match.matcher import Matcher
+
+    firm = {"sector": "C", "equipment_software_investment_wan": 800, "plans": "设备投入补助"}
+    item = Matcher().fit(_rate_record(past_period=True)).match(firm, as_of=AS_OF).to_dict()["results"][0]["items"][0]
+    assert item["near_misses"] == ["未满足：设备和软件投入不少于1000万元（所列期间已过，无法补足）"]
+
+
+def test_ended_policies_shown_on_request_say_so_first_and_come_after_the_rest(matcher):
+    from policy_match.wording import deciding_facts
+
+    out = matcher.match(MAKER, as_of=AS_OF, include_expired=True).to_dict()["results"]
+    other = [p for p in out if p["fit"] == "other"]
+    ended = [p["validity"] == "expired" for p in other]
+    assert any(ended) and ended == sorted(ended)  # the ended ones last in their tier
+    for p in other:
+        if p["validity"] == "expired":
+            assert deciding_facts(p)[0].startswith("已结束（") and "不能再申报" in deciding_facts(p)[0]
+
+
+def _revenue_record(to: str):
+    from policy_match.knowledge import KnowledgeBase
+    from policy_match.schema import PolicyRecord
+
+    url = "http://www.zs.gov.cn/test"
+    return KnowledgeBase([PolicyRecord.model_validate({
+        "policy_id": "zs-test-revenue", "title": "测试营收奖励", "issuer": "中山市人民政府", "issued": "2026",
+        "validity": {"from": "2026-01-01", "to": to}, "department": "中山市工业和信息化局",
+        "package_2022_02_15": "no", "level": "city", "sources": [url], "summary": "用于测试上年度数字的差一点。",
+        "items": [{"item_id": "zs-test-revenue/1", "number": "1", "title": "营收达标奖励", "description": "上年度营业收入达标的企业给予奖励。",
+                   "support_type": "奖励", "keywords": ["营收达标", "奖励"],
+                   "conditions": [{"text": "上年度营业收入不少于2000万元", "source": url,
+                                   "rule": {"field": "annual_revenue_wan", "op": "ge", "value": 2000}}],
+                   "amount": {"kind": "money", "text": "奖励30万元", "formula": {"type": "fixed", "value_wan": 30}},
+                   "confidence": "primary", "sources": [url]}],
+    })])
+
+
+def test_last_years_figure_is_no_near_miss_for_a_window_closing_this_year():
+    """1700万 of a required 2000万 last year: reachable for a scheme that runs into next year (next
+    year's accounts), not for one that closes on 2026-12-31."""
+    from policy_match.matcher import Matcher
+
+    firm = {"sector": "C", "annual_revenue_wan": 1700, "plans": "营收达标奖励"}
+    assert Matcher().fit(_revenue_record("2026-12-31")).match(firm, as_of=AS_OF).near_misses == []
+    (near,) = Matcher().fit(_revenue_record("2027-12-31")).match(firm, as_of=AS_OF).near_misses
+    assert near.changes[0].field == "annual_revenue_wan"

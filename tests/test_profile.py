@@ -119,3 +119,13 @@ def test_above_scale_with_an_industrial_revenue_below_the_threshold_is_questione
                   {"above_scale": True, "sector": "F", "annual_revenue_wan": 100},  # 批零: another threshold
                   {"above_scale": True, "sector": "C"}):
         assert not [w for w in parse_profile(quiet).warnings if "规上工业企业" in w], quiet
+
+
+def test_none_written_as_a_word_means_no_titles_and_bounds_read_plainly():
+    from policy_match.profile import ProfileError, parse_profile
+
+    for written in ("无", "暂无", ["没有"], "无资质"):
+        assert parse_profile({"qualifications": written}).profile.qualifications == []
+    with pytest.raises(ProfileError) as exc:
+        parse_profile({"annual_revenue_wan": 1e12})
+    assert "不能大于 100,000,000万元" in str(exc.value) and "e+" not in str(exc.value)
