@@ -273,9 +273,9 @@ class Profile(BaseModel):
             if meta.maximum is not None and meta.maximum <= 10 and not meta.minimum <= number <= meta.maximum:
                 raise ValueError(f"应为 {meta.minimum:g}–{meta.maximum:g} 之间的整数")
             if meta.minimum is not None and number < meta.minimum:
-                raise ValueError(f"不能小于 {_plain(meta.minimum)}{meta.unit}")
+                raise ValueError(f"不能小于 {_bound(meta.minimum)}{meta.unit}")
             if meta.maximum is not None and number > meta.maximum:
-                raise ValueError(f"超出合理范围（不能大于 {_plain(meta.maximum)}{meta.unit}，请检查单位）")
+                raise ValueError(f"超出合理范围（不能大于 {_bound(meta.maximum)}{meta.unit}，请检查单位）")
             return number
         if meta.kind == "list":
             items = value if isinstance(value, (list, tuple, set)) else LIST_SPLIT.split(str(value))
@@ -429,7 +429,7 @@ PLANS_INDEXED_CHARS = 20_000
 NO_QUALIFICATION_WORDS = frozenset({"无", "暂无", "没有", "无资质", "无认定", "none", "n/a", "/", "-", "—"})
 
 
-def _plain(x: float) -> str:
+def _bound(x: float) -> str:
     """A bound as people write it: 100,000,000 rather than 1e+08."""
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
 
