@@ -11,6 +11,7 @@ import math
 import numbers
 import re
 import unicodedata
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -414,6 +415,11 @@ def parse_profile(data: Any) -> ProfileParse:
         )
     if profile.above_scale is False and profile.newly_above_scale_year is not None:
         warnings.append("填写了首次升规年份，但“规模以上企业”为否：请核对")
+    this_year = date.today().year
+    for name in ("founded_year", "newly_above_scale_year"):  # a year still to come is a typing slip
+        year = getattr(profile, name)
+        if year is not None and year > this_year:
+            warnings.append(f"{PROFILE_FIELDS[name].label} {year} 晚于今年（{this_year}）：请核对（仍按所填年份判断）")
     revenue = profile.annual_revenue_wan
     if (profile.above_scale is True and profile.sector in INDUSTRY_SECTORS and revenue is not None
             and revenue < INDUSTRY_ABOVE_SCALE_WAN):

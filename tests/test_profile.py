@@ -129,3 +129,14 @@ def test_none_written_as_a_word_means_no_titles_and_bounds_read_plainly():
     with pytest.raises(ProfileError) as exc:
         parse_profile({"annual_revenue_wan": 1e12})
     assert "不能大于 100,000,000万元" in str(exc.value) and "e+" not in str(exc.value)
+
+
+def test_a_year_still_to_come_is_questioned_not_refused():
+    from datetime import date
+
+    from policy_match.profile import parse_profile
+
+    later = date.today().year + 4
+    parsed = parse_profile({"founded_year": later, "newly_above_scale_year": date.today().year})
+    assert parsed.profile.founded_year == later
+    assert parsed.warnings == [f"成立年份 {later} 晚于今年（{date.today().year}）：请核对（仍按所填年份判断）"]
