@@ -1,8 +1,9 @@
 """Chinese text processing: a jieba tokenizer with the domain vocabulary.
 
 Built on its own ``jieba.Tokenizer`` instance (never the global one, so other code in the
-process keeps its dictionary), loaded with ``data/vocab/userdict.txt``; words are then
-mapped through ``synonyms.tsv`` (what firms say → the policy's term) and filtered by
+process keeps its dictionary), loaded with ``data/vocab/userdict.txt``, and cut by
+``segment.PreciseCut`` (jieba's own precise mode and HMM, their arithmetic done once); words are
+then mapped through ``synonyms.tsv`` (what firms say → the policy's term) and filtered by
 ``stopwords.txt``. One instance per process (``default_tokenizer()``).
 """
 
