@@ -272,12 +272,13 @@ class Matcher:
         policy (any of its items')."""
         own = np.zeros((len(plan_words), len(self.pairs_)), dtype=bool)
         per_policy = np.zeros_like(own)
-        for i, words in enumerate(plan_words):
+        vocabulary = self.term_vocabulary_
+        for own_i, policy_i, words in zip(own, per_policy, plan_words, strict=True):  # rows as 1-D views
             for w in words:  # a handful of the plans' words are particular to some policy
-                j = self.term_vocabulary_.get(w)
+                j = vocabulary.get(w)
                 if j is not None:
-                    own[i, self.term_item_rows_[j]] = True
-                    per_policy[i, self.term_policy_rows_[j]] = True
+                    own_i[self.term_item_rows_[j]] = True
+                    policy_i[self.term_policy_rows_[j]] = True
         return own, per_policy
 
     # -- query ---------------------------------------------------------------------------
