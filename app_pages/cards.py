@@ -181,7 +181,11 @@ def render_summary(result: dict[str, Any]) -> None:
     c1.metric("推荐申报", f"{summary.get('recommended', 0)} 项")
     c2.metric("可以预期", fmt_wan(money.get("entitled", 0)), help="条件已全部满足、按定额或全额给予的支持")
     c3.metric("核实后可得", fmt_wan(money.get("pending_checks", 0)), help="定额或全额支持，但仍有条件需要核实")
-    c4.metric("竞争性最高可争取", fmt_wan(money.get("up_to", 0)), help="“最高/不超过”额度，实际以评审核定为准")
+    several = (money.get("up_to_items") or 0) > 1
+    c4.metric("竞争性最高可争取", fmt_wan(money.get("up_to", 0)),
+              delta=f"{money['up_to_items']} 项上限合计" if several else None, delta_color="off", delta_arrow="off",
+              help=("各项“最高/不超过”额度之和，每项分别评审择优" if several else "“最高/不超过”额度")
+              + "，实际以评审核定为准")
     lines = [md(x) for x in money_lines(summary) if x.startswith("未计入")]
     if lines:
         st.caption("；".join(lines))
