@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import APPLICANT_ZH, CONFIDENCE_ZH, LEVEL_ZH, VALIDITY_COLOR, link, md
+from policy_match.advice import NOTHING_POINTS
 from policy_match.wording import (
     BASIS_ZH,
     FIT_ZH,
@@ -237,7 +238,7 @@ def render_general(policies: list[dict[str, Any]]) -> None:
 def render_other(policies: list[dict[str, Any]], *, key_prefix: str) -> None:
     if not policies:
         return
-    with st.expander(f"其他可了解的政策（{len(policies)} 项，目前没有信息表明适合贵司）", expanded=False):
+    with st.expander(f"其他可了解的政策（{len(policies)} 项，暂不能直接申报：各项写明需核实的事项或原因）", expanded=False):
         for p in policies:
             facts = deciding_facts(p)
             line = f"**{md(p.get('short_title') or p['title'])}**（{md(VALIDITY_ZH[p['validity']])}）"
@@ -305,7 +306,7 @@ def render_results(result: dict[str, Any], *, key_prefix: str) -> None:
                                                ("“其他可了解的政策”", groups["other"])) if present]
         fill_in = result["summary"].get("fill_in") or []
         st.info("根据已填写的信息，暂无可以明确推荐的政策。"
-                + (f"补充{'、'.join(fill_in)}后，建议会更准确" if fill_in else "所填信息暂未指向可以直接申报的政策")
+                + (f"补充{'、'.join(fill_in)}后，建议会更准确" if fill_in else NOTHING_POINTS)
                 + (f"；也可以看看下面{'和'.join(below)}。" if below else "。"))
     render_one_check_away(result)
     render_near_misses(result)

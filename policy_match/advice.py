@@ -569,11 +569,15 @@ def fill_in(profile: Profile) -> tuple[str, ...]:
     return tuple(missing)
 
 
+# said when nothing is recommended and the profile left none of 企业规模 / 资质 / 发展计划 blank
+NOTHING_POINTS = "所填信息暂未指向可以直接申报的政策"
+
+
 def summary_text(counts: dict[str, int], money: Money, fill_in: tuple[str, ...] = ()) -> str:
     n = counts.get("recommended", 0)
     if n == 0:
         advice_more = (f"补充{'、'.join(fill_in)}后可获得更准确的建议。" if fill_in else
-                       "所填信息暂未指向可以直接申报的政策。")
+                       f"{NOTHING_POINTS}。")
         return ("根据已填写的信息，暂无可以明确推荐的政策；" + advice_more
                 + (f"另有 {counts.get('general', 0)} 项普遍适用的服务。" if counts.get("general") else ""))
     parts = [f"推荐申报 {n} 项政策"]

@@ -22,6 +22,7 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 from lxml import etree
 
+from .advice import NOTHING_POINTS
 from .fields import PROFILE_FIELDS, format_value
 from .profile import ProfileError, parse_profile
 from .wording import STATUS_ZH, VALIDITY_ZH, departments, money_lines
@@ -367,7 +368,7 @@ def visit_brief_docx(profile: dict[str, Any], result: dict[str, Any], *, advisor
         # a visit saved before fill_in existed does not say what was blank: the general advice
         fill_in = summary.get("fill_in", ["企业规模", "资质", "发展计划"])
         doc.add_paragraph("按目前填写的信息，暂无可以明确推荐的政策；"
-                          + (f"补充{'、'.join(fill_in)}后可再次匹配。" if fill_in else "所填信息暂未指向可以直接申报的政策。"))
+                          + (f"补充{'、'.join(fill_in)}后可再次匹配。" if fill_in else f"{NOTHING_POINTS}。"))
 
     # near misses
     near = result.get("near_misses") or []

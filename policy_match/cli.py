@@ -131,7 +131,7 @@ def _print_table(out: dict) -> None:
     if groups["general"]:
         console.print("普遍适用的服务：" + escape("、".join(p.get("short_title") or p["title"] for p in groups["general"])))
     if groups["other"]:
-        console.print(f"其他可了解的政策（{len(groups['other'])} 项，目前没有信息表明适合贵司）：")
+        console.print(f"其他可了解的政策（{len(groups['other'])} 项，暂不能直接申报：各项写明需核实的事项或原因）：")
         _print_bullets(console, [(pol.get("short_title") or pol["title"])
                                  + (f"：{'；'.join(facts)}" if (facts := deciding_facts(pol, limit=2)) else "")
                                  for pol in groups["other"][:8]])
